@@ -1,0 +1,1 @@
+"""Gene panels: VCF/BCF, MAF and CSV, normalised to per-gene alteration calls."""

@@ -1,0 +1,1 @@
+"""DICOM MRI import: series grouping, geometry, multi-frame, contrast phases."""

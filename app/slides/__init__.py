@@ -1,0 +1,1 @@
+"""Whole-slide images: metadata, lazy tile access, multiscale views."""
