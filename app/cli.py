@@ -76,6 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScreeningError as exc:
         print(f"neoadj {args.command}: {exc.user_message}", file=sys.stderr)
         return 2
+    except Exception:
+        log.debug("unexpected error", exc_info=True)
+        print(
+            f"neoadj {args.command}: unexpected error; run with -v for details", file=sys.stderr
+        )
+        return 1
     except KeyboardInterrupt:
         print(f"neoadj {args.command}: interrupted", file=sys.stderr)
         return 130
