@@ -1,0 +1,92 @@
+"""Result rows, timing helpers and the RESULTS.md / results.json writers."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Result:
+    """One benchmark row: our figure, the reference measured in the same run, the target."""
+
+    metric: str
+    ours: float | None
+    reference: float | None
+    ratio: float | None
+    target: str
+    passed: bool | None
+    unit: str = ""
+    note: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        """The machine-readable row (``pass`` instead of ``passed``)."""
+        d = asdict(self)
+        d["pass"] = d.pop("passed")
+        return d
+
+
+def best_of(fn: Callable[[], object], repeats: int = 3) -> float:
+    """Median wall time of `repeats` calls, in seconds."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def machine_description() -> str:
+    """CPU, cores, memory and Python of this machine."""
+    mem_gib = psutil.virtual_memory().total / 2**30
+    cpu = platform.processor() or platform.machine()
+    return (
+        f"{cpu}, {psutil.cpu_count(logical=True)} logical cores, {mem_gib:.0f} GiB, "
+        f"Python {platform.python_version()}, {platform.platform()}"
+    )
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def markdown_table(results: list[Result]) -> str:
+    """The results as a Markdown table."""
+    lines = [
+        "| metric | ours | reference | ratio | target | result |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        verdict = "pass" if r.passed else ("fall short" if r.passed is False else "n/a")
+        unit = f" {r.unit}" if r.unit else ""
+        note = f" ({r.note})" if r.note else ""
+        lines.append(
+            f"| {r.metric}{note} | {_fmt(r.ours)}{unit} | {_fmt(r.reference)}{unit} | "
+            f"{_fmt(r.ratio)} | {r.target} | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
+def write_results(results: list[Result], *, results_md: Path, results_json: Path) -> None:
+    """Append the table to RESULTS.md (history) and overwrite results.json."""
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    block = f"\n## {stamp}\n\nMachine: {machine_description()}\n\n{markdown_table(results)}\n"
+    if not results_md.exists():
+        results_md.write_text("# Benchmark results\n\nAppended by `bash scripts/bench.sh`.\n")
+    with results_md.open("a", encoding="utf-8") as fh:
+        fh.write(block)
+    results_json.write_text(json.dumps([r.to_json() for r in results], indent=2) + "\n")
