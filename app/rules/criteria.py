@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal, TypeAlias
@@ -235,19 +234,15 @@ def evaluate_criteria(
         None if clinical.date_of_birth is None or on is None else age_on(clinical.date_of_birth, on)
     )
 
-    def yes_no(criterion_id: str) -> CriterionResult:
-        field, passing = _YES_NO_CRITERIA[criterion_id]
-        return _yes_no(criterion_id, field, getattr(clinical, field), passing, clinical)
-
-    builders: dict[str, Callable[[], CriterionResult]] = {
-        "I1": lambda: _age_criterion(clinical.date_of_birth, on, age),
-        "I3": lambda: _child_pugh_criterion(cp),
-        "I4": lambda: _ecog_criterion(clinical.ecog),
-        "I6": lambda: _tumour_criterion(bclc, diameter, diameter_origin, clinical),
-        "I8": lambda: _model_criterion(model_probability, model_threshold, model_synthetic),
+    computed = {
+        "I1": _age_criterion(clinical.date_of_birth, on, age),
+        "I3": _child_pugh_criterion(cp),
+        "I4": _ecog_criterion(clinical.ecog),
+        "I6": _tumour_criterion(bclc, diameter, diameter_origin, clinical),
+        "I8": _model_criterion(model_probability, model_threshold, model_synthetic),
     }
     criteria = tuple(
-        builders[cid]() if cid in builders else yes_no(cid) for cid in CRITERION_LABELS
+        computed[cid] if cid in computed else _yes_no(cid, clinical) for cid in CRITERION_LABELS
     )
     return EligibilityResult(
         criteria=criteria,
@@ -410,9 +405,9 @@ def _distinct_texts(a: float, b: float) -> tuple[str, str]:
     return repr(a), repr(b)
 
 
-def _yes_no(
-    cid: str, field: str, answer: bool | None, passing: bool, clinical: ClinicalData
-) -> CriterionResult:
+def _yes_no(cid: str, clinical: ClinicalData) -> CriterionResult:
+    field, passing = _YES_NO_CRITERIA[cid]
+    answer: bool | None = getattr(clinical, field)
     raw: dict[str, JsonValue] = {field: answer}
     if answer is None:
         if cid == "E1" and clinical.sex == "M":
