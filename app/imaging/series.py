@@ -43,6 +43,10 @@ class MriSeries:
         volume_labels: One short label per volume ("echo 2", "rep 3"...).
         warnings: Import warnings (gaps, duplicates, non-uniform spacing...).
         acquisition_time_s: Seconds after midnight of the first frame, when known.
+        phase_source: Why `phase` holds its value ("series description mentions 'art'",
+            "acquired 32 s after the bolus start", "set by the user"), "" when unknown.
+        filled_slice_indices: Z indices of slices missing from the acquisition (a gap in
+            the slice positions), filled with zeros so the grid keeps its spacing.
     """
 
     source: Path
@@ -59,6 +63,8 @@ class MriSeries:
     volume_labels: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     acquisition_time_s: float | None = None
+    phase_source: str = ""
+    filled_slice_indices: tuple[int, ...] = ()
 
     @property
     def shape_zyx(self) -> tuple[int, int, int]:

@@ -1,0 +1,246 @@
+"""Open one DICOM file and tell what it holds: a cross-sectional image, another image, or no image.
+
+Each file is read once, into memory, and parsed with only the elements the importer uses
+(`IMPORT_KEYWORDS`), which skips most of the vendors' private elements. For files larger than
+`LARGE_FILE_BYTES` the file meta header (a few hundred bytes) gives the SOP class first, so a
+large whole-slide pyramid or another non-MR/CT object is never read in full here.
+
+Errors are `CaseImportError`s whose message names the file (by name only: folder names can hold
+patient names) and says what is wrong.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from struct import error as StructError
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.tag import BaseTag, Tag
+from pydicom.uid import (
+    UID,
+    CTImageStorage,
+    EnhancedCTImageStorage,
+    EnhancedMRImageStorage,
+    LegacyConvertedEnhancedCTImageStorage,
+    LegacyConvertedEnhancedMRImageStorage,
+    MRImageStorage,
+)
+
+from app.errors import CaseImportError
+
+log = logging.getLogger(__name__)
+
+CROSS_SECTIONAL_SOP_CLASSES = frozenset(
+    {
+        MRImageStorage,
+        EnhancedMRImageStorage,
+        LegacyConvertedEnhancedMRImageStorage,
+        CTImageStorage,
+        EnhancedCTImageStorage,
+        LegacyConvertedEnhancedCTImageStorage,
+    }
+)
+"""SOP classes imported as volumes; other image objects go to `MriImport.other_images`."""
+
+IMPORT_KEYWORDS = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "Modality",
+    "SeriesInstanceUID",
+    "SeriesDescription",
+    "FrameOfReferenceUID",
+    "ImageType",
+    "InstanceNumber",
+    "AcquisitionNumber",
+    "AcquisitionTime",
+    "AcquisitionDateTime",
+    "ContrastBolusAgent",
+    "ContrastBolusStartTime",
+    "ContrastBolusAgentSequence",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "EchoNumbers",
+    "EchoTime",
+    "TemporalPositionIdentifier",
+    "TriggerTime",
+    "DiffusionBValue",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "NumberOfFrames",
+    "FrameIncrementPointer",
+    "FrameTime",
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "PlanarConfiguration",
+    "DimensionIndexSequence",
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
+    "PixelData",
+)
+"""Top-level elements the importer reads; everything else is skipped while parsing."""
+
+_IMPORT_TAGS: list[BaseTag | int] = [Tag(k) for k in IMPORT_KEYWORDS]
+LARGE_FILE_BYTES = 64 * 2**20
+"""Files larger than this are classified from their file meta header before being read."""
+_PIXEL_TAGS: list[BaseTag | int] = [
+    Tag(k) for k in ("SOPClassUID", "PixelData", "FloatPixelData", "DoubleFloatPixelData")
+]
+_PARSE_ERRORS = (EOFError, OSError, StructError, ValueError, KeyError, IndexError, TypeError)
+"""What pydicom raises on truncated or corrupt files (besides InvalidDicomError)."""
+
+
+class DicomKind(StrEnum):
+    """What a DICOM file holds, as far as the MRI importer is concerned."""
+
+    CROSS_SECTIONAL = "cross_sectional"  # MR or CT image: becomes a volume
+    OTHER_IMAGE = "other_image"  # e.g. VL Whole Slide Microscopy: another importer's
+    NON_IMAGE = "non_image"  # presentation state, SR, KO...: no pixel data
+
+
+@dataclass(frozen=True)
+class DicomObject:
+    """One opened DICOM file.
+
+    Attributes:
+        path: The file.
+        kind: What it holds.
+        sop_class_name: Human name of its SOP class ("MR Image Storage"), or its UID.
+        dataset: The parsed `IMPORT_KEYWORDS` elements with pixel data, for CROSS_SECTIONAL
+            files; None otherwise.
+    """
+
+    path: Path
+    kind: DicomKind
+    sop_class_name: str
+    dataset: Dataset | None = None
+
+
+def is_dicom_file(path: Path) -> bool:
+    """Whether a file starts with a DICOM preamble ('DICM' at byte 128); False if unreadable."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
+def read_dicom_header(path: Path) -> Dataset:
+    """All elements of a DICOM file except its pixel data.
+
+    Raises:
+        CaseImportError: if the file is empty, unreadable, not DICOM, or truncated in its header.
+    """
+    _size(path)
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except InvalidDicomError as exc:
+        raise _not_dicom(path) from exc
+    except _PARSE_ERRORS as exc:
+        raise _corrupt(path, exc) from exc
+
+
+def open_dicom(path: Path) -> DicomObject:
+    """Open a DICOM file and classify it, reading MR/CT files (with pixel data) in one pass.
+
+    Files up to `LARGE_FILE_BYTES` are read into memory and parsed once; for larger ones the
+    file meta header is read first, so that a large non-MR/CT object is never read whole.
+
+    Raises:
+        CaseImportError: if the file is empty, unreadable, not DICOM, or truncated or corrupt
+            before its pixel data. (Pixel data is checked when it is decoded.)
+    """
+    size = _size(path)
+    if size > LARGE_FILE_BYTES:
+        try:
+            sop = pydicom.filereader.read_file_meta_info(path).get("MediaStorageSOPClassUID")
+        except InvalidDicomError as exc:
+            raise _not_dicom(path) from exc
+        except _PARSE_ERRORS as exc:
+            raise _corrupt(path, exc) from exc
+        if sop and sop not in CROSS_SECTIONAL_SOP_CLASSES:
+            return _open_other(path, sop)
+    try:
+        ds = pydicom.dcmread(io.BytesIO(path.read_bytes()), specific_tags=_IMPORT_TAGS)
+    except InvalidDicomError as exc:
+        raise _not_dicom(path) from exc
+    except _PARSE_ERRORS as exc:
+        raise _corrupt(path, exc) from exc
+    meta = getattr(ds, "file_meta", None)
+    sop = ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)
+    if not sop:
+        raise CaseImportError(
+            f"'{path.name}' is truncated or corrupt: it has no SOP Class UID, so what it holds "
+            "is unknown."
+        )
+    if sop in CROSS_SECTIONAL_SOP_CLASSES:
+        return DicomObject(path, DicomKind.CROSS_SECTIONAL, _name(sop), ds)
+    has_pixels = any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
+    kind = DicomKind.OTHER_IMAGE if has_pixels else DicomKind.NON_IMAGE
+    return DicomObject(path, kind, _name(sop))
+
+
+def non_image_reason(obj: DicomObject) -> str:
+    """Why a NON_IMAGE object is skipped, for `MriImport.skipped`."""
+    return f"{obj.sop_class_name} object: not an image (no pixel data)"
+
+
+def _open_other(path: Path, sop: str) -> DicomObject:
+    """Classify a large file of a non-MR/CT SOP class without reading its pixel data."""
+    if "Image Storage" in _name(sop):
+        return DicomObject(path, DicomKind.OTHER_IMAGE, _name(sop))
+    try:
+        ds = pydicom.dcmread(path, specific_tags=_PIXEL_TAGS, defer_size=1024)
+    except InvalidDicomError as exc:
+        raise _not_dicom(path) from exc
+    except _PARSE_ERRORS as exc:
+        raise _corrupt(path, exc) from exc
+    has_pixels = any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
+    kind = DicomKind.OTHER_IMAGE if has_pixels else DicomKind.NON_IMAGE
+    return DicomObject(path, kind, _name(sop))
+
+
+def _name(sop: str) -> str:
+    name = UID(sop).name
+    return name if name != sop else f"SOP class {sop}"
+
+
+def _size(path: Path) -> int:
+    """The file size in bytes; raises for unreadable or empty files."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CaseImportError(f"'{path.name}' cannot be read: {exc.strerror}.") from exc
+    if size == 0:
+        raise CaseImportError(f"'{path.name}' is empty (0 bytes).")
+    return size
+
+
+def _not_dicom(path: Path) -> CaseImportError:
+    return CaseImportError(
+        f"'{path.name}' is not a DICOM file (no 'DICM' marker after the 128-byte preamble)."
+    )
+
+
+def _corrupt(path: Path, exc: Exception) -> CaseImportError:
+    log.debug("parse error in a DICOM file: %r", exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return CaseImportError(f"'{path.name}' cannot be read: {exc.strerror}.")
+    return CaseImportError(
+        f"'{path.name}' is a truncated or corrupt DICOM file: its header cannot be parsed."
+    )

@@ -1,0 +1,108 @@
+"""Element values of many similar datasets, each distinct raw encoding converted once."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+_SPECIFIC_CHARACTER_SET = 0x00080005
+
+
+class ElementValues:
+    """Element values of many similar datasets; each distinct raw encoding is converted once.
+
+    The slices of a series, and the frames of a multi-frame object, repeat most values byte
+    for byte (orientation, spacing, rescale...). pydicom's conversion of a raw element is the
+    main per-frame cost, so it runs once per distinct (tag, VR, encoding, bytes). `raw`,
+    `floats`, `number`, `integer` and `text` are for values whose decoding does not depend on
+    the character set (numbers, CS, UI, DA/TM/DT); `string` is for free text (LO, SH...).
+    """
+
+    def __init__(self) -> None:
+        self._converted: dict[tuple[int, str | None, bool, bool, bytes], Any] = {}
+        self._strings: dict[tuple[int, str | None, object, bytes], str] = {}
+
+    def raw(self, ds: Dataset, tag: int) -> Any:
+        """The element's value as pydicom converts it, or None when absent."""
+        elem = ds.get_item(tag)
+        if elem is None or isinstance(elem, Dataset):
+            return None
+        if not isinstance(elem, RawDataElement):
+            return elem.value
+        key = (tag, elem.VR, elem.is_implicit_VR, elem.is_little_endian, elem.value or b"")
+        try:
+            return self._converted[key]
+        except KeyError:
+            value = convert_raw_data_element(elem, ds=ds).value
+            self._converted[key] = value
+            return value
+
+    def floats(self, ds: Dataset | None, tag: int) -> tuple[float, ...] | None:
+        """All values as floats; None when absent, empty or not numeric."""
+        if ds is None:
+            return None
+        value = self.raw(ds, tag)
+        if value is None or value == "":
+            return None
+        items = value if isinstance(value, MultiValue | list | tuple) else (value,)
+        try:
+            out = tuple(float(v) for v in items)
+        except (TypeError, ValueError):
+            return None
+        return out if out and all(math.isfinite(v) for v in out) else None
+
+    def number(self, ds: Dataset | None, tag: int) -> float | None:
+        """The first value as a float, or None."""
+        values = self.floats(ds, tag)
+        return values[0] if values else None
+
+    def integer(self, ds: Dataset | None, tag: int) -> int | None:
+        """The first value as an int, or None."""
+        value = self.number(ds, tag)
+        return int(value) if value is not None else None
+
+    def text(self, ds: Dataset | None, tag: int) -> str:
+        """The value as text (multiple values joined with backslashes), "" when absent."""
+        if ds is None:
+            return ""
+        value = self.raw(ds, tag)
+        if value is None:
+            return ""
+        if isinstance(value, MultiValue | list | tuple):
+            return "\\".join(str(v) for v in value)
+        return str(value)
+
+    def string(self, ds: Dataset, tag: int) -> str:
+        """A text value in the dataset's character set, stripped; "" when absent.
+
+        The Specific Character Set is part of the cache key, so text in different character
+        sets is never confused.
+        """
+        elem = ds.get_item(tag)
+        if elem is None or isinstance(elem, Dataset):
+            return ""
+        if not isinstance(elem, RawDataElement):
+            return str(elem.value or "").strip()
+        charset = ds.get_item(_SPECIFIC_CHARACTER_SET)
+        charset_bytes = charset.value if isinstance(charset, RawDataElement) else repr(charset)
+        key = (tag, elem.VR, charset_bytes, elem.value or b"")
+        try:
+            return str(self._strings[key])
+        except KeyError:
+            text = str(convert_raw_data_element(elem, ds=ds).value or "").strip()
+            self._strings[key] = text
+            return text
+
+    def item(self, ds: Dataset | None, tag: int) -> Dataset | None:
+        """The first item of a sequence element, or None."""
+        if ds is None:
+            return None
+        elem = ds.get_item(tag)
+        if elem is None or isinstance(elem, Dataset):
+            return None
+        seq = ds[tag].value if isinstance(elem, RawDataElement) else elem.value
+        return seq[0] if seq else None
