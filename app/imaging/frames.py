@@ -200,7 +200,7 @@ def describe_frames(
     info = _series_info(ds, values)
     rows, cols = values.integer(ds, _T["Rows"]) or 0, values.integer(ds, _T["Columns"]) or 0
     if rows <= 0 or cols <= 0:
-        raise CaseImportError(f"'{name}' has no image size (Rows/Columns): it is incomplete.")
+        raise CaseImportError(f"'{name}' is truncated or incomplete: it has no Rows/Columns.")
     n_frames = values.integer(ds, _T["NumberOfFrames"]) or 1
     if ds.get_item(_T["PerFrameFunctionalGroupsSequence"]) is not None:
         return FileFrames(info, _enhanced_frames(ds, file_index, name, values, rows, cols))

@@ -121,7 +121,7 @@ def stored_frames(ds: Dataset, fmt: PixelFormat, name: str) -> NDArray[Any]:
             decoded.
     """
     if "PixelData" not in ds:
-        raise CaseImportError(f"'{name}' has no pixel data.")
+        raise CaseImportError(f"'{name}' is truncated or incomplete: it has no pixel data.")
     if fmt.samples != 1:
         raise CaseImportError(
             f"'{name}' is a colour image ({fmt.samples} samples per pixel): MRI import needs "
