@@ -8,6 +8,7 @@ what an independent decoder (imagecodecs) reads from the same codestream (lossy)
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import imagecodecs
@@ -26,6 +27,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from app.errors import Cancelled
 from app.imaging.dicom_import import load_mri
 
 LIVER = "mri/liver_philips_s401_T2W_TRA_BH"
@@ -139,3 +141,15 @@ def test_corrupt_codestream_is_an_error_naming_the_file(shared_data: Path, tmp_p
     assert "JPEG 2000" in message
     [series] = result.series
     assert series.frames == 3 and series.filled_slice_indices == (1,)
+
+
+def test_cancel_while_decoding_raises(shared_data: Path, tmp_path: Path) -> None:
+    copies = [_compress(f, tmp_path / f.name, JPEG2000Lossless) for f in _liver_slices(shared_data)]
+    cancel = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        if done == len(copies):  # every header read, decoding under way
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        load_mri(copies, progress=progress, cancel=cancel)

@@ -13,6 +13,7 @@ import pytest
 import SimpleITK as sitk
 
 from app.errors import Cancelled
+from app.imaging import dicom_files
 from app.imaging.dicom_import import MriImport, load_mri, set_phase
 from app.imaging.series import MriSeries, Phase
 
@@ -266,3 +267,16 @@ def test_set_phase_relabels(shared_data: Path) -> None:
     set_phase(s, Phase.ARTERIAL)
     assert s.phase is Phase.ARTERIAL
     assert s.phase_source == "set by the user"
+
+
+def test_large_files_are_classified_from_their_meta_header(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dicom_files, "LARGE_FILE_BYTES", 0)  # every file counts as large
+    wsi = sorted((shared_data / "wsi/dicom_CMU-1-Small-Region").glob("*.dcm"))[:2]
+    ps = shared_data / LIVER / "PS_0026.dcm"
+    liver = sorted((shared_data / LIVER).glob("IM_*.dcm"))[:3]
+    result = load_mri([*wsi, ps, *liver])
+    assert result.other_images == wsi
+    assert "no pixel data" in dict(result.skipped)[ps]
+    assert [s.frames for s in result.series] == [3]
