@@ -238,7 +238,7 @@ def _not_dicom(path: Path) -> CaseImportError:
 
 
 def _corrupt(path: Path, exc: Exception) -> CaseImportError:
-    log.debug("parse error in a DICOM file: %r", exc)
+    log.debug("%s while parsing a DICOM file", type(exc).__name__)
     if isinstance(exc, OSError) and exc.strerror:
         return CaseImportError(f"'{path.name}' cannot be read: {exc.strerror}.")
     return CaseImportError(

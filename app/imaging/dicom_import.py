@@ -209,7 +209,7 @@ def _read_file(
         result.errors.append((path, exc.user_message))
         return
     except Exception as exc:  # a library error on a strange file must not lose the others
-        log.debug("unexpected error importing a DICOM file", exc_info=True)
+        log.debug("unexpected %s importing a DICOM file", type(exc).__name__)
         result.errors.append(
             (path, f"'{path.name}' could not be imported: unexpected {type(exc).__name__}.")
         )
@@ -242,7 +242,7 @@ def _collect_pixels(
                 result.errors.append((rf.path, exc.user_message))
                 rf.pixels = None
             except Exception as exc:  # a codec error must not lose the other files
-                log.debug("unexpected error decoding DICOM pixel data", exc_info=True)
+                log.debug("unexpected %s decoding DICOM pixel data", type(exc).__name__)
                 result.errors.append(
                     (
                         rf.path,
