@@ -1,0 +1,79 @@
+"""GUI test set-up: Qt under Xvfb (pytest-xvfb, Mesa llvmpipe), settings in a temporary place,
+and screenshots saved as test artefacts under ``test-artifacts/screenshots``."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ.setdefault("QT_API", "pyside6")
+# napari keeps its own settings file; keep the tests away from the user's.
+os.environ.setdefault("NAPARI_CONFIG", str(Path(tempfile.mkdtemp(prefix="napari-cfg-")) / "s.yaml"))
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from PIL import Image
+from PySide6.QtCore import QSettings
+
+from tests.conftest import REPO_ROOT
+from widgets.settings import AppSettings
+
+SCREENSHOT_DIR = REPO_ROOT / "test-artifacts" / "screenshots"
+
+
+@pytest.fixture(autouse=True)
+def _private_qsettings(tmp_path: Path) -> Iterator[None]:
+    """Every QSettings made during a test lives under its tmp folder, never the user's."""
+    folder = tmp_path / "qsettings"
+    folder.mkdir()
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder))
+    yield
+
+
+@pytest.fixture
+def app_settings(tmp_path: Path) -> AppSettings:
+    """Settings in a throw-away ini file."""
+    return AppSettings(QSettings(str(tmp_path / "workstation.ini"), QSettings.Format.IniFormat))
+
+
+@pytest.fixture
+def philips_dir(shared_data: Path) -> Path:
+    """The real 25-slice axial T2 liver series (plus a presentation state)."""
+    return shared_data / "mri" / "liver_philips_s401_T2W_TRA_BH"
+
+
+def save_screenshot(name: str, pixels: NDArray[np.uint8]) -> Path:
+    """Save an (H, W, 3|4) uint8 image as test-artifacts/screenshots/<name>.png."""
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOT_DIR / f"{name}.png"
+    Image.fromarray(np.ascontiguousarray(pixels[..., :3])).save(path)
+    return path
+
+
+def assert_not_blank(pixels: NDArray[np.uint8], *, min_std: float = 8.0) -> None:
+    """The image has structure: its grey values vary, and no single value covers 98%."""
+    rgb = np.asarray(pixels[..., :3], dtype=np.float64)
+    grey = rgb.mean(axis=-1)
+    assert grey.std() > min_std, f"image looks blank (grey std {grey.std():.1f})"
+    _, counts = np.unique(grey.astype(np.uint8), return_counts=True)
+    assert counts.max() / grey.size < 0.98, "one grey value covers almost the whole image"
+
+
+def colour_fraction(
+    pixels: NDArray[np.uint8], *, min_red: int = 150, min_excess: int = 60
+) -> float:
+    """Share of pixels that are clearly warm-coloured (red/orange/yellow overlay):
+    red high and red exceeding blue by `min_excess` (grey anatomy has R == G == B)."""
+    return float(warm_mask(pixels, min_red=min_red, min_excess=min_excess).mean())
+
+
+def warm_mask(
+    pixels: NDArray[np.uint8], *, min_red: int = 150, min_excess: int = 60
+) -> NDArray[np.bool_]:
+    """Pixels that `colour_fraction` counts."""
+    rgb = np.asarray(pixels[..., :3], dtype=np.int32)
+    return (rgb[..., 0] >= min_red) & (rgb[..., 0] - rgb[..., 2] >= min_excess)
