@@ -1,0 +1,158 @@
+"""Reviewers' decisions: eligible, screen failure (with the failed criteria) or deferred.
+
+The workstation recommends an outcome from the stored criteria, criterion I8 being the
+model's prediction: any failed criterion -> screen failure; else any unknown or missing
+criterion -> deferred; else eligible. A decision that differs from the recommendation (or a
+screen failure naming other criteria than those that failed) overrides it and needs a
+rationale. Decisions are never changed: a new decision supersedes the previous one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from app.rules.criteria import CRITERION_LABELS
+from app.storage.audit import record_event
+from app.storage.cases import lock_case, touch
+from app.storage.errors import DecisionError
+from app.storage.inputs import check_actor
+from app.storage.models import (
+    CaseStatus,
+    CriterionRecord,
+    CriterionStatus,
+    Decision,
+    Outcome,
+)
+
+RATIONALE_CHARS = 4000
+_CRITERIA_STATUS = select(CriterionRecord.criterion_id, CriterionRecord.status).where(
+    CriterionRecord.case_id == bindparam("case_id")
+)
+
+
+def recommendation(
+    criteria: Iterable[tuple[str, CriterionStatus]],
+) -> tuple[Outcome, tuple[str, ...]]:
+    """The recommended outcome and the ids of the failed criteria, in protocol order.
+
+    Args:
+        criteria: (criterion id, status) of the stored criteria; a protocol criterion
+            without a stored result counts as unknown.
+    """
+    by_id = dict(criteria)
+    failed = tuple(cid for cid in CRITERION_LABELS if by_id.get(cid) is CriterionStatus.FAIL)
+    if failed:
+        return Outcome.SCREEN_FAILURE, failed
+    if any(by_id.get(cid) is not CriterionStatus.PASS for cid in CRITERION_LABELS):
+        return Outcome.DEFERRED, ()
+    return Outcome.ELIGIBLE, ()
+
+
+def record_decision(
+    session: Session,
+    case_id: int,
+    outcome: Outcome | str,
+    *,
+    reviewer: str,
+    rationale: str | None = None,
+    failed_criteria: Sequence[str] | None = None,
+    expected_version: int | None = None,
+) -> Decision:
+    """Record a reviewer's decision on a case, with its audit event, in one transaction.
+
+    Args:
+        session: A write session (`Database.transaction`).
+        case_id: The case.
+        outcome: "eligible", "screen_failure" or "deferred".
+        reviewer: Who decides.
+        rationale: Why; required when the decision overrides the recommendation.
+        failed_criteria: For a screen failure, the ids of the criteria it rests on; None for
+            the criteria that failed.
+        expected_version: The case version the reviewer saw; None for automatic steps.
+
+    Raises:
+        DecisionError: for an unknown outcome, an override without a rationale, a screen
+            failure without failed criteria, or a case that failed import or is randomised.
+        ConflictError: if another reviewer changed the case since ``expected_version``.
+    """
+    reviewer = check_actor(reviewer)
+    try:
+        chosen = Outcome(outcome)
+    except ValueError as exc:
+        raise DecisionError(
+            f"Decision '{outcome}' is not one of: {', '.join(o.value for o in Outcome)}."
+        ) from exc
+    text = (rationale or "").strip() or None
+    if text is not None and len(text) > RATIONALE_CHARS:
+        raise DecisionError(f"The rationale must be at most {RATIONALE_CHARS} characters.")
+    case = lock_case(session, case_id, expected_version=expected_version)
+    if case.status in (CaseStatus.FAILED, CaseStatus.RANDOMISED):
+        raise DecisionError(f"Case {case_id} is {case.status}; it cannot be decided again.")
+    criteria = session.execute(_CRITERIA_STATUS, {"case_id": case_id})
+    recommended, failing = recommendation((cid, status) for cid, status in criteria)
+    reasons = _failed_reasons(chosen, failed_criteria, failing)
+    overrides = chosen is not recommended or set(reasons) != set(failing)
+    if overrides and text is None:
+        raise DecisionError(
+            f"Case {case_id}: '{chosen}' overrides the recommendation '{recommended}'"
+            + (f" (failed: {', '.join(failing)})" if failing else "")
+            + "; give a rationale."
+        )
+    decision = Decision(
+        case_id=case_id,
+        outcome=chosen,
+        failed_criteria=list(reasons),
+        recommended=recommended,
+        overrides_recommendation=overrides,
+        rationale=text,
+        reviewer=reviewer,
+    )
+    old_status = case.status
+    case.status = CaseStatus(chosen.value)
+    touch(case, reviewer)
+    session.add(decision)
+    session.flush()
+    record_event(
+        session,
+        actor=reviewer,
+        action="create",
+        entity="decision",
+        entity_id=decision.id,
+        case_id=case_id,
+        field="status",
+        old=old_status,
+        new={
+            "outcome": chosen,
+            "failed_criteria": decision.failed_criteria,
+            "recommended": recommended,
+            "overrides_recommendation": overrides,
+        },
+        reason=text,
+    )
+    return decision
+
+
+def _failed_reasons(
+    chosen: Outcome, given: Sequence[str] | None, failing: tuple[str, ...]
+) -> tuple[str, ...]:
+    if chosen is not Outcome.SCREEN_FAILURE:
+        if given:
+            raise DecisionError("Only a screen failure names failed criteria.")
+        return ()
+    reasons = tuple(dict.fromkeys(given)) if given is not None else failing
+    if not reasons:
+        raise DecisionError("A screen failure must name the criteria that failed.")
+    unknown = [cid for cid in reasons if cid not in CRITERION_LABELS]
+    if unknown:
+        raise DecisionError(f"'{unknown[0]}' is not a protocol criterion (I1-I8, E1-E6).")
+    return reasons
+
+
+def latest_decision(session: Session, case_id: int) -> Decision | None:
+    """The decision that holds for a case (the newest), if any."""
+    return session.scalars(
+        select(Decision).where(Decision.case_id == case_id).order_by(Decision.id.desc()).limit(1)
+    ).first()
