@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# Database fixtures (every storage/audit/rules test on SQLite and PostgreSQL).
+from tests.storage_fixtures import site_secret, storage_db, storage_url  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 

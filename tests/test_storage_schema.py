@@ -1,0 +1,142 @@
+"""Opening the database: migrations match the models, connection settings, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.exc import IntegrityError
+
+from app.storage import DB_URL_ENV, Database, DatabaseError, default_database_url, open_database
+from app.storage.database import alembic_config
+from app.storage.models import AuditHead, Base, InputFileRecord, Site
+
+
+def test_migrated_schema_matches_the_models(storage_db: Database) -> None:
+    with storage_db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_database_is_at_the_newest_revision_and_reopening_changes_nothing(
+    storage_url: str,
+) -> None:
+    first = open_database(storage_url)
+    with first.engine.connect() as conn:
+        head = ScriptDirectory.from_config(alembic_config(conn)).get_current_head()
+        assert MigrationContext.configure(conn).get_current_revision() == head
+    with first.transaction() as session:
+        session.add(Site(code="site-1", secret_fingerprint="0" * 16))
+    first.dispose()
+    again = open_database(storage_url)
+    with again.session() as session:
+        assert session.scalar(select(func.count()).select_from(Site)) == 1
+        assert session.get(AuditHead, 1) is not None
+    again.dispose()
+
+
+def test_migration_downgrades_to_nothing_and_back(storage_db: Database) -> None:
+    tables = set(Base.metadata.tables)
+    with storage_db.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+        assert tables.isdisjoint(inspect(conn).get_table_names())
+        command.upgrade(alembic_config(conn), "head")
+        assert tables <= set(inspect(conn).get_table_names())
+
+
+def test_sqlite_runs_with_wal_normal_sync_and_foreign_keys(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'record.db'}")
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    db.dispose()
+
+
+def test_foreign_keys_are_enforced(storage_db: Database) -> None:
+    with pytest.raises(IntegrityError), storage_db.transaction() as session:
+        session.add(
+            InputFileRecord(case_id=999, path="a.dcm", kind="mri", sha256="0" * 64, size_bytes=1)
+        )
+        session.flush()
+
+
+def test_a_failed_transaction_leaves_nothing(storage_db: Database) -> None:
+    with pytest.raises(RuntimeError, match="boom"), storage_db.transaction() as session:
+        session.add(Site(code="site-9", secret_fingerprint="0" * 16))
+        session.flush()
+        raise RuntimeError("boom")
+    with storage_db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Site)) == 0
+
+
+def test_read_sessions_refuse_to_write(storage_db: Database) -> None:
+    with storage_db.session() as session:
+        session.add(Site(code="site-2", secret_fingerprint="0" * 16))
+        with pytest.raises(RuntimeError, match="read-only"):
+            session.flush()
+
+
+def test_default_database_is_sqlite_in_the_user_data_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(DB_URL_ENV, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    expected = Path(platformdirs.user_data_dir("neoadj")) / "neoadj.db"
+    assert expected.is_relative_to(tmp_path)
+    assert default_database_url() == f"sqlite:///{expected}"
+    db = open_database()
+    db.dispose()
+    assert expected.is_file()
+
+
+def test_environment_variable_names_the_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DB_URL_ENV, "postgresql+psycopg://board@db.example/neoadj")
+    assert default_database_url() == "postgresql+psycopg://board@db.example/neoadj"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "is not a database URL"),
+        ("mysql://user@host/db", "only SQLite and PostgreSQL"),
+    ],
+)
+def test_bad_urls_are_refused_clearly(url: str, message: str) -> None:
+    with pytest.raises(DatabaseError, match=message):
+        open_database(url)
+
+
+def test_unreachable_server_is_a_clear_error_without_the_password() -> None:
+    with pytest.raises(DatabaseError) as info:
+        open_database("postgresql+psycopg://board:s3cret@127.0.0.1:1/neoadj")
+    assert "Cannot open database" in info.value.user_message
+    assert "127.0.0.1:1" in info.value.user_message
+    assert "s3cret" not in info.value.user_message
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    junk = tmp_path / "notes.db"
+    junk.write_bytes(b"these are not the tables you are looking for" * 100)
+    with pytest.raises(DatabaseError, match=r"notes\.db"):
+        open_database(f"sqlite:///{junk}")
+
+
+def test_reading_commands_do_not_create_a_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.db"
+    with pytest.raises(DatabaseError, match="does not exist"):
+        open_database(f"sqlite:///{missing}", create=False)
+    assert not missing.exists()
+
+
+def test_postgresql_runs_at_read_committed(storage_db: Database) -> None:
+    if storage_db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with storage_db.engine.connect() as conn:
+        assert conn.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
