@@ -1,0 +1,1 @@
+"""Explanations of Neoadj-Net predictions (Captum), in each modality's own geometry (Qt-free)."""
