@@ -33,6 +33,7 @@ from pydicom.uid import (
 )
 
 from app.errors import CaseImportError
+from app.imaging.element_values import ElementValues
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ IMPORT_KEYWORDS = (
 """Top-level elements the importer reads; everything else is skipped while parsing."""
 
 _IMPORT_TAGS: list[BaseTag | int] = [Tag(k) for k in IMPORT_KEYWORDS]
+_SOP_CLASS_UID = Tag("SOPClassUID")
 LARGE_FILE_BYTES = 64 * 2**20
 """Files larger than this are classified from their file meta header before being read."""
 _PIXEL_TAGS: list[BaseTag | int] = [
@@ -155,11 +157,15 @@ def read_dicom_header(path: Path) -> Dataset:
         raise _corrupt(path, exc) from exc
 
 
-def open_dicom(path: Path) -> DicomObject:
+def open_dicom(path: Path, values: ElementValues | None = None) -> DicomObject:
     """Open a DICOM file and classify it, reading MR/CT files (with pixel data) in one pass.
 
     Files up to `LARGE_FILE_BYTES` are read into memory and parsed once; for larger ones the
     file meta header is read first, so that a large non-MR/CT object is never read whole.
+
+    Args:
+        path: The file.
+        values: The importer's value cache, when it reads many files.
 
     Raises:
         CaseImportError: if the file is empty, unreadable, not DICOM, or truncated or corrupt
@@ -182,7 +188,9 @@ def open_dicom(path: Path) -> DicomObject:
     except _PARSE_ERRORS as exc:
         raise _corrupt(path, exc) from exc
     meta = getattr(ds, "file_meta", None)
-    sop = ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)
+    sop = (values or ElementValues()).text(ds, _SOP_CLASS_UID) or (
+        meta.get("MediaStorageSOPClassUID") if meta else None
+    )
     if not sop:
         raise CaseImportError(
             f"'{path.name}' is truncated or corrupt: it has no SOP Class UID, so what it holds "

@@ -184,7 +184,7 @@ def _read_file(
 ) -> None:
     """Open, classify and describe one file; start decoding its pixels."""
     try:
-        obj = open_dicom(path)
+        obj = open_dicom(path, values)
         if obj.kind is DicomKind.OTHER_IMAGE:
             result.other_images.append(path)
             return

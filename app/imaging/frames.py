@@ -206,13 +206,13 @@ def describe_frames(
         return FileFrames(info, _enhanced_frames(ds, file_index, name, values, rows, cols))
     if n_frames > 1:
         return _legacy_frames(ds, file_index, name, values, info, n_frames, rows, cols)
-    geometry = _geometry(values, ds, ds, name, "")
+    position, orientation, spacing = _geometry(values, ds, ds, ds, f"'{name}'")
     frame = Frame(
         file_index=file_index,
         frame_index=0,
-        position_mm=geometry[0],
-        orientation=geometry[1],
-        pixel_spacing_mm=geometry[2],
+        position_mm=position,
+        orientation=orientation,
+        pixel_spacing_mm=spacing,
         rows=rows,
         cols=cols,
         slope=values.number(ds, _T["RescaleSlope"]) or 1.0,
@@ -244,41 +244,45 @@ def _geometry(
     values: ElementValues,
     position_ds: Dataset | None,
     orientation_ds: Dataset | None,
-    name: str,
-    where: str,
-    spacing_ds: Dataset | None = None,
+    spacing_ds: Dataset | None,
+    what: str,
 ) -> tuple[
     tuple[float, float, float],
     tuple[float, float, float, float, float, float],
     tuple[float, float],
 ]:
-    """Position, orientation and pixel spacing, validated."""
+    """ImagePositionPatient, ImageOrientationPatient and PixelSpacing, validated.
+
+    Args:
+        values: The value cache.
+        position_ds: The dataset (or functional group item) holding ImagePositionPatient.
+        orientation_ds: The one holding ImageOrientationPatient.
+        spacing_ds: The one holding PixelSpacing.
+        what: The file (and frame) for messages, e.g. "'a.dcm' (frame 3)".
+    """
     ipp = values.floats(position_ds, _T["ImagePositionPatient"])
     iop = values.floats(orientation_ds, _T["ImageOrientationPatient"])
-    spacing = values.floats(
-        spacing_ds if spacing_ds is not None else orientation_ds, _T["PixelSpacing"]
-    )
+    spacing = values.floats(spacing_ds, _T["PixelSpacing"])
     missing = [
-        kw
-        for kw, v, n in (
+        keyword
+        for keyword, value, count in (
             ("ImagePositionPatient", ipp, 3),
             ("ImageOrientationPatient", iop, 6),
             ("PixelSpacing", spacing, 2),
         )
-        if v is None or len(v) < n
+        if value is None or len(value) < count
     ]
     if missing or ipp is None or iop is None or spacing is None:
         raise CaseImportError(
-            f"'{name}'{where} has no usable {'/'.join(missing)}: it cannot be placed in "
-            "patient space."
+            f"{what} has no usable {'/'.join(missing)}: it cannot be placed in patient space."
         )
     if not _is_orientation(iop[:6]):
         raise CaseImportError(
-            f"'{name}'{where}: ImageOrientationPatient {list(iop[:6])} is not two perpendicular "
-            "unit vectors."
+            f"{what}: ImageOrientationPatient {list(iop[:6])} is not two perpendicular unit "
+            "vectors."
         )
     if spacing[0] <= 0 or spacing[1] <= 0:
-        raise CaseImportError(f"'{name}'{where}: PixelSpacing {list(spacing[:2])} is not positive.")
+        raise CaseImportError(f"{what}: PixelSpacing {list(spacing[:2])} is not positive.")
     return (
         (ipp[0], ipp[1], ipp[2]),
         (iop[0], iop[1], iop[2], iop[3], iop[4], iop[5]),
@@ -338,7 +342,7 @@ def _legacy_frames(
     cols: int,
 ) -> FileFrames:
     """Frames of a legacy multi-frame image: one geometry, frames in time or stacked."""
-    position, orientation, spacing = _geometry(values, ds, ds, name, "")
+    position, orientation, spacing = _geometry(values, ds, ds, ds, f"'{name}'")
     pointers = values.raw(ds, _T["FrameIncrementPointer"])
     pointer_list = pointers if isinstance(pointers, MultiValue | list | tuple) else [pointers]
     temporal = any(p is not None and Tag(p) in _TEMPORAL_POINTERS for p in pointer_list)
@@ -420,9 +424,8 @@ def _enhanced_frames(
             values,
             group("PlanePositionSequence"),
             group("PlaneOrientationSequence"),
-            name,
-            f" (frame {i + 1})",
-            spacing_ds=group("PixelMeasuresSequence"),
+            group("PixelMeasuresSequence"),
+            f"'{name}' (frame {i + 1})",
         )
         transform = group("PixelValueTransformationSequence")
         content = group("FrameContentSequence")

@@ -36,6 +36,7 @@ _DTYPES = {
     (16, 1): "<i2",
     (32, 1): "<i4",
 }
+_PIXEL_DATA = Tag("PixelData")
 _T = {
     k: Tag(k)
     for k in [
@@ -120,7 +121,8 @@ def stored_frames(ds: Dataset, fmt: PixelFormat, name: str) -> NDArray[Any]:
         CaseImportError: if there is no pixel data, it is colour, truncated, or cannot be
             decoded.
     """
-    if "PixelData" not in ds:
+    elem = ds.get_item(_PIXEL_DATA)
+    if elem is None or isinstance(elem, Dataset):
         raise CaseImportError(f"'{name}' is truncated or incomplete: it has no pixel data.")
     if fmt.samples != 1:
         raise CaseImportError(
@@ -137,7 +139,9 @@ def stored_frames(ds: Dataset, fmt: PixelFormat, name: str) -> NDArray[Any]:
     if dtype is None:
         return _decode_with_plugins(ds, fmt, name)
     count = fmt.frames * fmt.rows * fmt.cols
-    data = ds.PixelData
+    data = elem.value  # the raw bytes: no conversion needed for OB/OW
+    if not isinstance(data, bytes):
+        raise CaseImportError(f"'{name}' is truncated or incomplete: it has no pixel data.")
     expected = count * dtype.itemsize
     if len(data) < expected:
         raise CaseImportError(
