@@ -14,6 +14,7 @@ caller, never the clock.
 from __future__ import annotations
 
 import datetime as dt
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +23,8 @@ from numpy.typing import NDArray
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
-from pydicom.tag import BaseTag, Tag
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.uid import UID, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from app import __version__
 from app.imaging.series import Phase
@@ -80,7 +80,8 @@ def _dicom_time(t: dt.datetime) -> str:
 
 def _to_stored(values: NDArray[np.float32], slope: float, intercept: float) -> NDArray[np.uint16]:
     stored = np.rint((values - intercept) / slope)
-    return np.clip(stored, 0, 65535).astype(np.uint16)
+    out: NDArray[np.uint16] = np.clip(stored, 0, 65535).astype(np.uint16)
+    return out
 
 
 def _series_dataset(
@@ -170,17 +171,27 @@ def _series_dataset(
 
 
 _PREAMBLE = b"\x00" * 128 + b"DICM"
-_SLICE_TAGS: tuple[BaseTag, ...] = tuple(
-    Tag(k)
-    for k in (
-        "SOPInstanceUID",
-        "InstanceNumber",
-        "ImagePositionPatient",
-        "SliceLocation",
-        "PixelData",
-    )
-)
-_META_SLICE_TAGS: tuple[BaseTag, ...] = (Tag("MediaStorageSOPInstanceUID"),)
+_SOP_INSTANCE_UID = 0x00080018
+_INSTANCE_NUMBER = 0x00200013
+_POSITION = 0x00200032
+_SLICE_LOCATION = 0x00201041
+_PIXEL_DATA = 0x7FE00010
+_MEDIA_SOP_INSTANCE_UID = 0x00020003
+_GROUP_LENGTH = 0x00020000
+_LONG_LENGTH_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT"})
+
+
+def _element(tag: int, vr: str, value: bytes) -> bytes:
+    """One explicit-VR little-endian data element (PS3.5 7.1.2); ``value`` of even length."""
+    group, number = tag >> 16, tag & 0xFFFF
+    if vr in _LONG_LENGTH_VRS:
+        return struct.pack("<HH2s2xI", group, number, vr.encode(), len(value)) + value
+    return struct.pack("<HH2sH", group, number, vr.encode(), len(value)) + value
+
+
+def _padded(text: str, pad: bytes) -> bytes:
+    raw = text.encode("ascii")
+    return raw + pad if len(raw) % 2 else raw
 
 
 def _buffer() -> DicomBytesIO:
@@ -192,17 +203,17 @@ def _buffer() -> DicomBytesIO:
 class _SegmentedEncoder:
     """Encodes datasets that differ from a template only in a few elements.
 
-    The template's other elements are encoded once, in runs between the varying tags; each
-    `encode` call encodes only the varying elements and splices them in, in tag order.
+    The template's other elements are encoded once by pydicom, in runs between the varying
+    tags; `encode` splices in the varying elements' bytes, in tag order.
     """
 
-    def __init__(self, template: Dataset, varying: tuple[BaseTag, ...]) -> None:
-        self._parts: list[bytes | BaseTag] = []
+    def __init__(self, template: Dataset, varying: frozenset[int]) -> None:
+        self._parts: list[bytes | int] = []
         run = Dataset()
         for elem in template:
-            if elem.tag in varying:
+            if int(elem.tag) in varying:
                 self._parts.append(self._encode_run(run))
-                self._parts.append(elem.tag)
+                self._parts.append(int(elem.tag))
                 run = Dataset()
             else:
                 run.add(elem)
@@ -214,59 +225,44 @@ class _SegmentedEncoder:
         write_dataset(fp, run)
         return bytes(fp.getvalue())
 
-    def encode(self, values: dict[BaseTag, DataElement]) -> bytes:
-        """The encoded dataset with ``values`` replacing the template's varying elements."""
-        fp = _buffer()
-        for part in self._parts:
-            if isinstance(part, bytes):
-                fp.write(part)
-            else:
-                write_data_element(fp, values[part])
-        return bytes(fp.getvalue())
+    def encode(self, values: dict[int, bytes]) -> bytes:
+        """The encoded dataset with ``values`` (encoded elements by tag) spliced in."""
+        return b"".join(part if isinstance(part, bytes) else values[part] for part in self._parts)
 
 
 def _file_meta_encoder() -> _SegmentedEncoder:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = "1.2"
+    meta.MediaStorageSOPInstanceUID = UID("1.2")
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     write_file_meta_info(_buffer(), meta, enforce_standard=True)  # adds version, implementation
     del meta.FileMetaInformationGroupLength
-    return _SegmentedEncoder(meta, _META_SLICE_TAGS)
+    return _SegmentedEncoder(meta, frozenset({_MEDIA_SOP_INSTANCE_UID}))
 
 
-def _group_length(length: int) -> bytes:
-    fp = _buffer()
-    write_data_element(fp, DataElement(0x00020000, "UL", length))
-    return bytes(fp.getvalue())
-
-
-def _slice_elements(
-    sop_uid: str, number: int, position: list[str], pixels: bytes
-) -> dict[BaseTag, DataElement]:
-    return {
-        Tag("SOPInstanceUID"): DataElement(0x00080018, "UI", sop_uid),
-        Tag("InstanceNumber"): DataElement(0x00200013, "IS", str(number)),
-        Tag("ImagePositionPatient"): DataElement(0x00200032, "DS", position),
-        Tag("SliceLocation"): DataElement(0x00201041, "DS", position[2]),
-        Tag("PixelData"): DataElement(0x7FE00010, "OW", pixels),
-    }
-
-
-def encode_mr_slice(series: Dataset, slice_elements: dict[BaseTag, DataElement]) -> bytes:
-    """Reference encoding of one slice with pydicom's own writer (used by the tests)."""
-    ds = Dataset()
-    ds.update(series)
-    for elem in slice_elements.values():
-        ds.add(elem)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = slice_elements[Tag("SOPInstanceUID")].value
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    fp = DicomBytesIO()
-    ds.save_as(fp, enforce_file_format=True)
-    return bytes(fp.getvalue())
+def _file_bytes(
+    meta_encoder: _SegmentedEncoder,
+    encoder: _SegmentedEncoder,
+    sop_uid: str,
+    number: int,
+    position: list[str],
+    pixels: bytes,
+) -> bytes:
+    uid = _padded(sop_uid, b"\x00")
+    meta = meta_encoder.encode(
+        {_MEDIA_SOP_INSTANCE_UID: _element(_MEDIA_SOP_INSTANCE_UID, "UI", uid)}
+    )
+    body = encoder.encode(
+        {
+            _SOP_INSTANCE_UID: _element(_SOP_INSTANCE_UID, "UI", uid),
+            _INSTANCE_NUMBER: _element(_INSTANCE_NUMBER, "IS", _padded(str(number), b" ")),
+            _POSITION: _element(_POSITION, "DS", _padded("\\".join(position), b" ")),
+            _SLICE_LOCATION: _element(_SLICE_LOCATION, "DS", _padded(position[2], b" ")),
+            _PIXEL_DATA: _element(_PIXEL_DATA, "OW", pixels),
+        }
+    )
+    group_length = _element(_GROUP_LENGTH, "UL", struct.pack("<I", len(meta)))
+    return _PREAMBLE + group_length + meta + body
 
 
 def write_mri_study(
@@ -293,29 +289,24 @@ def write_mri_study(
         folder.mkdir(parents=True, exist_ok=True)
         stored = _to_stored(phantom.signal[phase], slope, intercept)
         series = _series_dataset(phantom, centre, info, phase, number)
-        elements = [
-            _slice_elements(
-                info.uid("instance", phase.value, str(k)),
-                k + 1,
-                [f"{ox:.4f}", f"{oy:.4f}", f"{oz + k * dz:.4f}"],
-                stored[k].tobytes(),
-            )
-            for k in range(stored.shape[0])
-        ]
-        template = Dataset()
-        template.update(series)
-        for elem in elements[0].values():
-            template.add(elem)
-        encoder = _SegmentedEncoder(template, _SLICE_TAGS)
+        series.SOPInstanceUID = "1.2"  # placeholders: their bytes are replaced per slice
+        series.InstanceNumber = 1
+        series.ImagePositionPatient = [0, 0, 0]
+        series.SliceLocation = 0
+        series.add(DataElement(_PIXEL_DATA, "OW", b""))
+        encoder = _SegmentedEncoder(
+            series,
+            frozenset(
+                {_SOP_INSTANCE_UID, _INSTANCE_NUMBER, _POSITION, _SLICE_LOCATION, _PIXEL_DATA}
+            ),
+        )
         paths = []
-        for k, slice_elements in enumerate(elements):
-            sop = slice_elements[Tag("SOPInstanceUID")]
-            meta = meta_encoder.encode(
-                {_META_SLICE_TAGS[0]: DataElement(0x00020003, "UI", sop.value)}
-            )
+        for k in range(stored.shape[0]):
             path = folder / f"IM_{k + 1:04d}.dcm"
+            position = [f"{ox:.4f}", f"{oy:.4f}", f"{oz + k * dz:.4f}"]
+            sop_uid = info.uid("instance", phase.value, str(k))
             path.write_bytes(
-                _PREAMBLE + _group_length(len(meta)) + meta + encoder.encode(slice_elements)
+                _file_bytes(meta_encoder, encoder, sop_uid, k + 1, position, stored[k].tobytes())
             )
             paths.append(path)
         written[phase] = paths

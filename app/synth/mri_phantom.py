@@ -97,7 +97,8 @@ class MriGrid:
     def centre_mm(self) -> NDArray[np.float64]:
         """LPS position of the grid centre, mm."""
         z, y, x = (np.asarray(self.shape_zyx) - 1) / 2
-        return (self.affine_zyx @ np.array([z, y, x, 1.0]))[:3]
+        centre: NDArray[np.float64] = (self.affine_zyx @ np.array([z, y, x, 1.0]))[:3]
+        return centre
 
     def axes_mm(self) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
         """Broadcastable LPS coordinates of voxel centres: x (1,1,X), y (1,Y,1), z (Z,1,1)."""
@@ -158,7 +159,10 @@ class _Canvas:
 
     def soft_from_distance(self, inside_mm: NDArray[np.float32]) -> NDArray[np.float32]:
         """Soft mask from a signed depth (mm, > 0 inside): 0.5 at the surface, one voxel ramp."""
-        return np.clip(0.5 + inside_mm / self.edge_mm, 0.0, 1.0).astype(np.float32)
+        mask: NDArray[np.float32] = np.clip(0.5 + inside_mm / self.edge_mm, 0.0, 1.0).astype(
+            np.float32
+        )
+        return mask
 
     def ellipsoid(
         self, centre: NDArray[np.float64], semi_axes: tuple[float, float, float]
@@ -248,7 +252,8 @@ def _bias_field(grid: MriGrid, amplitude: float, rng: np.random.Generator) -> ND
     u, v, w = (x - c[0]) / half[0], (y - c[1]) / half[1], (z - c[2]) / half[2]
     gx, gy, gz, q = rng.uniform(-1.0, 1.0, size=4)
     field = 0.5 * (gx * u + gy * v + 0.5 * gz * w) + 0.5 * q * (u**2 + v**2 - 0.6)
-    return (1.0 + amplitude * np.clip(field, -1.0, 1.0)).astype(np.float32)
+    bias: NDArray[np.float32] = (1.0 + amplitude * np.clip(field, -1.0, 1.0)).astype(np.float32)
+    return bias
 
 
 def render_mri(
@@ -273,7 +278,8 @@ def render_mri(
     )
 
     def at(dx: float, dy: float, dz: float = 0.0) -> NDArray[np.float64]:
-        return anatomy + scale * np.array([dx, dy, dz])
+        point: NDArray[np.float64] = anatomy + scale * np.array([dx, dy, dz])
+        return point
 
     def sig(name: str) -> Signal:
         return _TISSUE_SIGNAL[name]
@@ -302,7 +308,7 @@ def render_mri(
     liver_sig: Signal = tuple(float(v) for v in liver_signal)  # type: ignore[assignment]
     lobe_centre = at(-62, 5, 5)
     lobe_axes = np.array([66.0, 72.0, 68.0]) * scale
-    right_lobe = canvas.ellipsoid(lobe_centre, tuple(lobe_axes))  # type: ignore[arg-type]
+    right_lobe = canvas.ellipsoid(lobe_centre, (lobe_axes[0], lobe_axes[1], lobe_axes[2]))
     left_lobe = canvas.ellipsoid(at(8, -35, 22), (45 * scale, 33 * scale, 38 * scale))
     liver_soft = np.maximum(right_lobe, left_lobe)
     canvas.paint(liver_soft, liver_sig)

@@ -67,7 +67,8 @@ def _smooth_noise(
 ) -> NDArray[np.float32]:
     """Gaussian-filtered white noise with unit standard deviation."""
     field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
-    return (field / max(float(field.std()), 1e-6)).astype(np.float32)
+    out: NDArray[np.float32] = (field / max(float(field.std()), 1e-6)).astype(np.float32)
+    return out
 
 
 def _quantile_mask(
@@ -146,21 +147,32 @@ def _aggregates(
 
 
 def _plates(
-    rng: np.random.Generator, shape: tuple[int, int], period_px: float, sinusoid_fraction: float
+    rng: np.random.Generator,
+    region: NDArray[np.bool_],
+    warp: NDArray[np.float32],
+    period_px: float,
+    sinusoid_fraction: float,
 ) -> NDArray[np.bool_]:
-    """True on cell plates, False in sinusoids: channels along the crests of two warped waves."""
-    ny, nx = shape
-    y = np.arange(ny, dtype=np.float32)[:, None]
-    x = np.arange(nx, dtype=np.float32)[None, :]
-    warp = _smooth_noise(rng, (ny // 8 + 1, nx // 8 + 1), 3.0)
-    warp = np.repeat(np.repeat(warp, 8, 0), 8, 1)[:ny, :nx]
-    warp = ndimage.uniform_filter(warp, 8)
-    angle = rng.uniform(0, np.pi)
+    """Cell plates inside ``region``: True on plates, False in sinusoids and outside.
+
+    Sinusoids are channels along the crests of two warped waves; evaluated only at the
+    region's pixels. ``warp`` is a coarse smooth field sampled at 1/8 of the region grid.
+    """
+    iy, ix = np.nonzero(region)
+    plates = np.zeros_like(region)
+    angle = float(rng.uniform(0, np.pi))
+    if iy.size == 0:
+        return plates
+    y, x = iy.astype(np.float32), ix.astype(np.float32)
+    w = ndimage.map_coordinates(warp, [y / 8, x / 8], order=1, mode="nearest")
     k = np.float32(2 * np.pi / period_px)
-    first = np.sin((x * np.cos(angle) + y * np.sin(angle)) * k + 3.0 * warp)
-    second = np.sin((x * np.cos(angle + 1.1) + y * np.sin(angle + 1.1)) * (0.8 * k) - 2.0 * warp)
+    c1, s1 = np.float32(np.cos(angle)), np.float32(np.sin(angle))
+    c2, s2 = np.float32(np.cos(angle + 1.1)), np.float32(np.sin(angle + 1.1))
+    first = np.sin((x * c1 + y * s1) * k + 3.0 * w)
+    second = np.sin((x * c2 + y * s2) * (0.8 * k) - 2.0 * w)
     distance = np.minimum(1.0 - first, 2.0 * (1.0 - second))
-    return distance > np.quantile(distance[::7, ::7], sinusoid_fraction)
+    plates[iy, ix] = distance > np.quantile(distance[::7], sinusoid_fraction)
+    return plates
 
 
 def _jittered_grid(
@@ -186,16 +198,12 @@ def _disk_kernel(radius: float) -> tuple[NDArray[np.intp], NDArray[np.intp], NDA
 
 def _stamp(
     h_code: NDArray[np.uint8],
-    touched: NDArray[np.bool_],
     y: NDArray[np.float64],
     x: NDArray[np.float64],
     radius: float,
     darkness: NDArray[np.float64],
 ) -> None:
-    """Stamp soft disks of hematoxylin into ``h_code`` (in place, max-composited).
-
-    ``touched`` marks every pixel a disk covers, so only those need re-colouring.
-    """
+    """Stamp soft disks of hematoxylin into ``h_code`` (in place, max-composited)."""
     if y.size == 0:
         return
     oy, ox, weight = _disk_kernel(radius)
@@ -204,7 +212,6 @@ def _stamp(
     xs = np.clip(np.rint(x).astype(np.intp)[:, None] + ox[None, :], 0, nx - 1)
     values = np.minimum(darkness[:, None] * weight[None, :] * (255.0 / _H_MAX), 255.0)
     h_code[ys, xs] = np.maximum(h_code[ys, xs], values.astype(np.uint8))
-    touched[ys, xs] = True
 
 
 def stain_lookup(stain: StainProfile) -> NDArray[np.uint8]:
@@ -221,14 +228,16 @@ def stain_lookup(stain: StainProfile) -> NDArray[np.uint8]:
 def _upsample(field: NDArray[np.float32], factor: int) -> NDArray[np.float32]:
     """Smooth ``factor``x upsampling: nearest neighbour, then a box filter of the same width."""
     big = np.repeat(np.repeat(field, factor, 0), factor, 1)
-    return ndimage.uniform_filter(big, factor).astype(np.float32)
+    out: NDArray[np.float32] = ndimage.uniform_filter(big, factor).astype(np.float32)
+    return out
 
 
 def _signed_depth(mask: NDArray[np.bool_]) -> NDArray[np.float32]:
     """Distance to the mask boundary in pixels: > 0 inside, < 0 outside."""
     inside = ndimage.distance_transform_edt(mask)
     outside = ndimage.distance_transform_edt(~mask)
-    return (inside - outside).astype(np.float32)
+    out: NDArray[np.float32] = (inside - outside).astype(np.float32)
+    return out
 
 
 def render_slide(
@@ -292,8 +301,9 @@ def render_slide(
     label[immune_mid] = IMMUNE
     label[~tissue_mid] = BACKGROUND
 
-    normal_plates = _plates(rng, (n_mid, n_mid), 30.0 / mid_um, 0.28)
-    tumour_plates = _plates(rng, (n_mid, n_mid), 80.0 / mid_um, 0.15)
+    warp = _smooth_noise(rng, (n_mid // 8 + 1, n_mid // 8 + 1), 3.0)
+    normal_plates = _plates(rng, label == NORMAL, warp, 30.0 / mid_um, 0.28)
+    tumour_plates = _plates(rng, label == TUMOUR, warp, 80.0 / mid_um, 0.15)
     eosin_by_label = np.array([0.0, 0.45, 0.4, 0.65, 0.8, 0.2], dtype=np.float32)
     haze_by_label = np.array([0.0, 0.05, 0.12, 0.2, 0.05, 0.15], dtype=np.float32)
     eosin = eosin_by_label[label]
@@ -302,8 +312,7 @@ def render_slide(
     e_code = np.clip(eosin * (255.0 / _E_MAX), 0, 255).astype(np.uint8)
     h_code_mid = np.clip(haze_by_label[label] * (255.0 / _H_MAX), 0, 255).astype(np.uint8)
     f = _STROMA_DOWNSAMPLE
-    h_code = np.repeat(np.repeat(h_code_mid, f, 0), f, 1)
-    touched = np.zeros((size_px, size_px), dtype=bool)
+    h_nuclei = np.zeros((size_px, size_px), dtype=np.uint8)  # hematoxylin of nuclei only
 
     # Nuclei at level 0.
     shape = (size_px, size_px)
@@ -324,13 +333,13 @@ def render_slide(
         inside = region[(y / f).astype(np.intp), (x / f).astype(np.intp)]
         y, x = y[inside], x[inside]
         counts[f"{name}_nuclei"] = float(y.size)
-        _stamp(h_code, touched, y, x, radius_um * um, rng.uniform(*darkness, size=y.size))
+        _stamp(h_nuclei, y, x, radius_um * um, rng.uniform(*darkness, size=y.size))
 
-    nuclei("hepatocyte", 22.0, (label == NORMAL) & normal_plates, 4.0, (0.8, 1.0))
+    nuclei("hepatocyte", 22.0, normal_plates, 4.0, (0.8, 1.0))
     nuclei(
         "tumour",
         22.0 / np.sqrt(features.tumour_nuclear_density),
-        (label == TUMOUR) & tumour_plates,
+        tumour_plates,
         5.5,
         (1.2, 1.5),
     )
@@ -350,9 +359,10 @@ def render_slide(
     lookup = stain_lookup(stain)
     rgb_mid = lookup[(h_code_mid.astype(np.uint16) << 8) | e_code]
     rgb = np.repeat(np.repeat(rgb_mid, f, 0), f, 1)
-    flat = np.flatnonzero(touched)
+    flat = np.flatnonzero(h_nuclei)
     stroma_index = (flat // size_px // f) * n_mid + (flat % size_px) // f
-    codes = (h_code.ravel()[flat].astype(np.uint16) << 8) | e_code.ravel()[stroma_index]
+    h_flat = np.maximum(h_nuclei.ravel()[flat], h_code_mid.ravel()[stroma_index])
+    codes = (h_flat.astype(np.uint16) << 8) | e_code.ravel()[stroma_index]
     rgb.reshape(-1, 3)[flat] = lookup[codes]
 
     immune_low = immune_mid.reshape(n_low, up, n_low, up).mean(axis=(1, 3)) >= 0.5

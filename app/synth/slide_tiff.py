@@ -19,11 +19,16 @@ MIN_LEVEL_PX = 512
 
 
 def downsample_2x(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """Mean of each 2 x 2 block of an (H, W, 3) image with even H and W."""
+    """Mean of each 2 x 2 block (rounded half up) of an (H, W, C) image with even H and W."""
     h, w, c = rgb.shape
-    blocks = rgb.reshape(h // 2, 2, w // 2, 2, c).astype(np.uint16)
-    summed = blocks[:, 0, :, 0] + blocks[:, 0, :, 1] + blocks[:, 1, :, 0] + blocks[:, 1, :, 1]
-    return ((summed + 2) >> 2).astype(np.uint8)
+    pairs = rgb.reshape(h // 2, 2, w // 2, 2 * c)
+    rows = pairs[:, 0].astype(np.uint16)
+    rows += pairs[:, 1]  # (H/2, W/2, 2C): two horizontal neighbours side by side
+    quads = rows.reshape(h // 2, w // 2, 2, c)
+    total = quads[:, :, 0] + quads[:, :, 1]
+    total += 2
+    total >>= 2
+    return total.astype(np.uint8)
 
 
 def write_pyramidal_tiff(
