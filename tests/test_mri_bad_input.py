@@ -12,7 +12,8 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from app.imaging.dicom_import import load_mri
+from app.errors import CaseImportError
+from app.imaging.dicom_import import is_dicom_file, load_mri, read_dicom_header
 from tests.test_mri_support import (
     PATIENT_ID,
     PATIENT_NAME,
@@ -344,3 +345,37 @@ def test_no_patient_identifiers_in_logs_or_messages(
     texts += [w for s in result.series for w in s.warnings]
     for text in texts:
         assert PATIENT_NAME not in text and "DOE" not in text and PATIENT_ID not in text
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_unused_high_bits_read_as_pydicom_reads_them(tmp_path: Path, signed: bool) -> None:
+    stored = np.array([[0x0FFF, 0x0800, 0xF800, 0x7123], [0x0001, 0xA005, 0x07FF, 0x0000]])
+    path = write_slice(
+        tmp_path / "bits.dcm",
+        position=(0, 0, 0),
+        pixels=stored.astype(np.uint16),
+        series_uid=generate_uid(),
+        BitsStored=12,
+        HighBit=11,
+        PixelRepresentation=int(signed),
+    )
+    expected = pydicom.dcmread(path).pixel_array  # pydicom's reading of bits 0-11
+    series = load_mri([path]).series[0]
+    np.testing.assert_array_equal(series.voxels[0, 0], expected.astype(np.float32))
+    assert (expected.min() < 0) == signed
+
+
+def test_read_dicom_header_and_is_dicom_file(shared_data: Path, tmp_path: Path) -> None:
+    liver = sorted((shared_data / LIVER).glob("IM_*.dcm"))[0]
+    header = read_dicom_header(liver)
+    assert "PixelData" not in header and header.Rows == 480
+    assert is_dicom_file(liver)
+    text = tmp_path / "notes.dcm"
+    text.write_text("not an image")
+    assert not is_dicom_file(text)
+    with pytest.raises(CaseImportError, match=r"'notes\.dcm' is not a DICOM file"):
+        read_dicom_header(text)
+    empty = tmp_path / "empty.dcm"
+    empty.write_bytes(b"")
+    with pytest.raises(CaseImportError, match=r"'empty\.dcm' is empty"):
+        read_dicom_header(empty)
