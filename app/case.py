@@ -27,7 +27,7 @@ from app.slides import SlideInfo, is_slide_file, open_slide
 log = logging.getLogger(__name__)
 
 CASE_META_FILENAME = "case.json"
-DICOM_SUFFIXES = {".dcm", ".dicom", ".ima", ""}
+DICOM_SUFFIXES = {".dcm", ".dicom", ".ima"}
 INDEX_SUFFIXES = {".tbi", ".csi", ".bai", ".crai"}
 
 InputKind = Literal["mri", "slide", "genomics", "clinical", "case_meta"]
@@ -143,6 +143,8 @@ def load_case(
         elif is_gene_panel_file(path):
             panels.append(path)
         elif path.suffix.lower() in DICOM_SUFFIXES or _has_dicom_magic(path):
+            # a .dcm name without the DICM marker still goes to the importer, which names the
+            # problem; other names are DICOM only when they carry the marker
             dicom.append(path)
         else:
             case.skipped.append((path, "unknown file type"))

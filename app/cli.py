@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -59,6 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_library_warnings(*, verbose: bool) -> None:
+    """Keep pydicom's non-conformance chatter (long UIDs, odd VRs) off the user's terminal.
+
+    Such values are read as written; what matters to the user is reported by the importers.
+    """
+    if verbose:
+        return
+    warnings.filterwarnings("ignore", module=r"pydicom(\..*)?")
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``neoadj`` console script."""
     parser = build_parser()
@@ -68,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    quiet_library_warnings(verbose=args.verbose)
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return 2

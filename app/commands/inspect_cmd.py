@@ -68,13 +68,14 @@ def _print_human(case: Case) -> None:
             f"{s.frames} frames from {len(s.files)} file(s)",
             file=out,
         )
-        for w in s.warnings:
-            print(f"     warning: {w}", file=out)
+        for warning in s.warnings:
+            print(f"     warning: {warning}", file=out)
     for sl in case.slides:
-        w, h = sl.dimensions
+        width, height = sl.dimensions
         mpp = f"{sl.mpp[0]:.3f}x{sl.mpp[1]:.3f} µm/px" if sl.mpp else "mpp unknown"
         print(
-            f"WSI  {sl.source.name} ({sl.vendor}): {w}x{h} px, {sl.level_count} levels, {mpp}",
+            f"WSI  {sl.source.name} ({sl.vendor}): {width}x{height} px, "
+            f"{sl.level_count} levels, {mpp}",
             file=out,
         )
         for warning in sl.warnings:
