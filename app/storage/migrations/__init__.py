@@ -1,0 +1,1 @@
+"""Alembic migrations of the screening record (applied by `app.storage.database`)."""
