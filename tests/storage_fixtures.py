@@ -32,7 +32,9 @@ if TYPE_CHECKING:  # imported lazily: conftest loads this module for every test 
     from app.storage import Database
 
 PG_URL_ENV = "NEOADJ_TEST_PG_URL"
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+POSTGRES_ONLY = pytest.param("postgresql", marks=pytest.mark.postgres)
+"""For ``@pytest.mark.parametrize("storage_url", [POSTGRES_ONLY], indirect=True)``."""
+BACKENDS = ["sqlite", POSTGRES_ONLY]
 
 
 def postgres_base_url() -> str:

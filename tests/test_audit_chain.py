@@ -24,7 +24,7 @@ from app.storage import (
 )
 from app.storage.audit import GENESIS_HASH
 from app.storage.models import AuditHead
-from tests.storage_fixtures import screened_case
+from tests.storage_fixtures import POSTGRES_ONLY, screened_case
 
 
 def _workflow(db: Database, root: Path, secret: SiteSecret) -> int:
@@ -134,11 +134,10 @@ def test_the_database_refuses_changed_decisions(
             conn.execute(text(statement))
 
 
+@pytest.mark.parametrize("storage_url", [POSTGRES_ONLY], indirect=True)
 def test_postgresql_also_refuses_truncate_and_replica_mode(
     storage_db: Database, site_secret: SiteSecret, tmp_path: Path
 ) -> None:
-    if storage_db.dialect != "postgresql":
-        pytest.skip("TRUNCATE and replication roles are PostgreSQL's")
     _workflow(storage_db, tmp_path, site_secret)
     with pytest.raises(DBAPIError, match="append-only"), storage_db.engine.begin() as conn:
         conn.execute(text("TRUNCATE audit_event CASCADE"))

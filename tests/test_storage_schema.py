@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from app.storage import DB_URL_ENV, Database, DatabaseError, default_database_url, open_database
 from app.storage.database import alembic_config
 from app.storage.models import AuditHead, Base, InputFileRecord, Site
+from tests.storage_fixtures import POSTGRES_ONLY
 
 
 def test_migrated_schema_matches_the_models(storage_db: Database) -> None:
@@ -135,8 +136,7 @@ def test_reading_commands_do_not_create_a_missing_file(tmp_path: Path) -> None:
     assert not missing.exists()
 
 
+@pytest.mark.parametrize("storage_url", [POSTGRES_ONLY], indirect=True)
 def test_postgresql_runs_at_read_committed(storage_db: Database) -> None:
-    if storage_db.dialect != "postgresql":
-        pytest.skip("PostgreSQL only")
     with storage_db.engine.connect() as conn:
         assert conn.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
