@@ -1,6 +1,7 @@
 """Neoadj-Net: a small multimodal benefit classifier (MRI 3D CNN, slide attention-MIL, gene MLP).
 
-Each modality is encoded to an ``embed_dim`` vector. A modality that is absent (per sample,
+Each modality is encoded to an ``embed_dim`` vector and layer-normalised (so that no modality
+dominates the fusion by its scale). A modality that is absent (per sample,
 from ``modality_mask``) is replaced by a learned "absent" embedding, so any subset of
 {mri, slide, genes} gives a prediction; during training whole modalities are dropped at random
 (``modality_dropout``) so that the subsets are meaningful. The fused vector goes through a
@@ -32,9 +33,10 @@ class ArchitectureConfig:
 
     Attributes:
         phases: MRI input channels, one per contrast phase.
-        mri_channels: Output channels of the 3D conv blocks (each block halves Z, Y, X
-            except the last).
-        tile_channels: Output channels of the 2D tile-encoder blocks (each halves h, w).
+        mri_channels: Output channels of the 3D convolutions (at least 2): the first has
+            stride 2, each middle one is followed by a 2x max-pool, the last is ``last_conv``.
+        tile_channels: Output channels of the 2D tile-encoder layers: the first embeds 4x4
+            patches, each next one halves h and w.
         genes: Length of the gene-panel vector.
         embed_dim: Size of each modality embedding.
         attention_dim: Hidden size of the gated MIL attention.
@@ -45,7 +47,7 @@ class ArchitectureConfig:
     """
 
     phases: int = 4
-    mri_channels: tuple[int, ...] = (8, 16, 32)
+    mri_channels: tuple[int, ...] = (16, 32, 32)
     tile_channels: tuple[int, ...] = (16, 32, 32)
     genes: int = 14
     embed_dim: int = 32
@@ -53,6 +55,12 @@ class ArchitectureConfig:
     fusion_hidden: int = 32
     dropout: float = 0.1
     modality_dropout: float = 0.25
+
+    def __post_init__(self) -> None:
+        if len(self.mri_channels) < 2 or not self.tile_channels:
+            raise ValueError("need at least 2 MRI and 1 tile-encoder channel counts")
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise ValueError(f"modality_dropout must be in [0, 1), got {self.modality_dropout}")
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready mapping (tuples as lists)."""
@@ -73,74 +81,82 @@ class ArchitectureConfig:
 
 
 class NeoadjOutput(NamedTuple):
-    """What `NeoadjNet.forward` returns with ``return_attention=True``.
+    """What `NeoadjNet.forward` returns with ``return_attention`` or ``return_aux``.
 
     Attributes:
         logits: (B,) benefit logits.
         attention: (B, N) MIL attention weights over tiles (zeros where masked or the
             slide is absent), or None when no tiles were given.
+        modality_logits: (B, 3) logits of the per-modality auxiliary heads (training aid:
+            each branch alone must predict benefit), or None unless ``return_aux``.
     """
 
     logits: Tensor
     attention: Tensor | None
+    modality_logits: Tensor | None = None
 
 
-def _conv3d_block(c_in: int, c_out: int, *, pool: bool) -> nn.Sequential:
-    layers: list[nn.Module] = [
-        nn.Conv3d(c_in, c_out, kernel_size=3, padding=1),
-        nn.GroupNorm(min(4, c_out), c_out),
-        nn.ReLU(inplace=True),
-    ]
-    if pool:
-        layers.append(nn.MaxPool3d(2))
-    return nn.Sequential(*layers)
+def _norm_relu(channels: int) -> list[nn.Module]:
+    return [nn.GroupNorm(min(4, channels), channels), nn.ReLU(inplace=True)]
 
 
 class MriBranch(nn.Module):
     """3D CNN over the co-registered phases: (B, P, Z, Y, X) -> (B, embed_dim).
 
-    ``last_conv`` is the last ``nn.Conv3d``; its output, (B, C, Z', Y', X'), is the layer
-    Grad-CAM reads. Pooling concatenates global mean and global max over space.
+    The first convolution has stride 2 (learned downsampling: cheap on CPU, and every voxel is
+    still seen), each middle block is a convolution and a 2x max-pool, and ``last_conv`` is the
+    last ``nn.Conv3d``: its output, (B, C, Z/4, Y/4, X/4) with two blocks, is the layer
+    Grad-CAM reads. Pooling concatenates the global mean and the global max over space.
     """
 
     def __init__(self, config: ArchitectureConfig) -> None:
         super().__init__()
-        chans = (config.phases, *config.mri_channels)
-        blocks = [_conv3d_block(chans[i], chans[i + 1], pool=True) for i in range(len(chans) - 2)]
-        self.blocks = nn.Sequential(*blocks)
-        self.last_conv = nn.Conv3d(chans[-2], chans[-1], kernel_size=3, padding=1)
-        self.last_act = nn.Sequential(nn.GroupNorm(min(4, chans[-1]), chans[-1]), nn.ReLU())
-        self.project = nn.Linear(2 * chans[-1], config.embed_dim)
+        c = config.mri_channels
+        layers: list[nn.Module] = [
+            nn.Conv3d(config.phases, c[0], kernel_size=3, stride=2, padding=1),
+            *_norm_relu(c[0]),
+        ]
+        for i in range(1, len(c) - 1):
+            layers += [nn.Conv3d(c[i - 1], c[i], kernel_size=3, padding=1), *_norm_relu(c[i])]
+            layers.append(nn.MaxPool3d(2))
+        self.blocks = nn.Sequential(*layers)
+        self.last_conv = nn.Conv3d(c[-2], c[-1], kernel_size=3, padding=1)
+        self.last_act = nn.Sequential(*_norm_relu(c[-1]))
+        self.project = nn.Linear(2 * c[-1], config.embed_dim)
 
     def forward(self, mri: Tensor) -> Tensor:
         """(B, P, Z, Y, X) float32 normalised intensities -> (B, embed_dim)."""
         h = self.last_act(self.last_conv(self.blocks(mri)))  # (B, C, Z', Y', X')
         flat = h.flatten(2)  # (B, C, Z'Y'X')
         pooled = torch.cat([flat.mean(dim=2), flat.amax(dim=2)], dim=1)  # (B, 2C)
-        return torch.relu(self.project(pooled))
+        out: Tensor = self.project(pooled)
+        return out
 
 
 class TileEncoder(nn.Module):
-    """2D CNN for one tile: (T, 3, h, w) float in [0, 1] -> (T, embed_dim)."""
+    """2D CNN for one tile: (T, 3, h, w) float in [0, 1] -> (T, embed_dim).
+
+    The first layer embeds 4x4-pixel patches (stride 4: one nucleus at 2 µm/px), the next
+    layers are stride-2 convolutions; pooling concatenates global mean and max.
+    """
 
     def __init__(self, config: ArchitectureConfig) -> None:
         super().__init__()
-        chans = (3, *config.tile_channels)
-        layers: list[nn.Module] = []
-        for i in range(len(chans) - 1):
+        c = config.tile_channels
+        layers: list[nn.Module] = [nn.Conv2d(3, c[0], kernel_size=4, stride=4), *_norm_relu(c[0])]
+        for i in range(1, len(c)):
             layers += [
-                nn.Conv2d(chans[i], chans[i + 1], kernel_size=3, stride=2, padding=1),
-                nn.GroupNorm(min(4, chans[i + 1]), chans[i + 1]),
-                nn.ReLU(inplace=True),
+                nn.Conv2d(c[i - 1], c[i], kernel_size=3, stride=2, padding=1),
+                *_norm_relu(c[i]),
             ]
         self.features = nn.Sequential(*layers)
-        self.project = nn.Linear(2 * chans[-1], config.embed_dim)
+        self.project = nn.Linear(2 * c[-1], config.embed_dim)
 
     def forward(self, tiles: Tensor) -> Tensor:
         """(T, 3, h, w) in [0, 1] -> (T, embed_dim)."""
         h = self.features(tiles - 0.5).flatten(2)  # (T, C, h'w')
         pooled = torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)
-        return torch.relu(self.project(pooled))
+        return torch.relu(self.project(pooled))  # non-negative: attention and pooling inputs
 
 
 class SlideBranch(nn.Module):
@@ -191,7 +207,6 @@ class GeneBranch(nn.Module):
             nn.Linear(config.genes, config.embed_dim),
             nn.ReLU(),
             nn.Linear(config.embed_dim, config.embed_dim),
-            nn.ReLU(),
         )
 
     def forward(self, genes: Tensor) -> Tensor:
@@ -209,7 +224,9 @@ class NeoadjNet(nn.Module):
         self.mri_branch = MriBranch(config)
         self.slide_branch = SlideBranch(config)
         self.gene_branch = GeneBranch(config)
+        self.norms = nn.ModuleList(nn.LayerNorm(config.embed_dim) for _ in MODALITIES)
         self.absent = nn.Parameter(torch.zeros(len(MODALITIES), config.embed_dim))
+        self.aux_heads = nn.ModuleList(nn.Linear(config.embed_dim, 1) for _ in MODALITIES)
         self.head = nn.Sequential(
             nn.Linear(len(MODALITIES) * config.embed_dim, config.fusion_hidden),
             nn.ReLU(),
@@ -226,6 +243,7 @@ class NeoadjNet(nn.Module):
         modality_mask: Tensor,
         *,
         return_attention: bool = False,
+        return_aux: bool = False,
         generator: torch.Generator | None = None,
     ) -> Any:
         """Benefit logits for a batch.
@@ -239,10 +257,11 @@ class NeoadjNet(nn.Module):
             modality_mask: (B, 3) bool, columns in `MODALITIES` order; False means absent
                 (the input is ignored even if given).
             return_attention: Also return the (B, N) MIL attention weights.
+            return_aux: Also return the (B, 3) per-modality auxiliary logits.
             generator: Random source for modality dropout in training mode. Default: torch's.
 
         Returns:
-            (B,) logits, or a `NeoadjOutput` with ``return_attention=True``.
+            (B,) logits, or a `NeoadjOutput` with ``return_attention`` or ``return_aux``.
         """
         mask = modality_mask.to(torch.bool)
         if self.training and self.config.modality_dropout > 0:
@@ -263,14 +282,17 @@ class NeoadjNet(nn.Module):
         else:
             parts.append(absent[:, 1])
         parts.append(self.gene_branch(genes) if genes is not None else absent[:, 2])
-        emb = torch.stack(parts, dim=1)  # (B, 3, D)
-        emb = torch.where(mask.unsqueeze(-1), emb, absent)
+        raw = torch.stack([norm(x) for norm, x in zip(self.norms, parts, strict=True)], dim=1)
+        emb = torch.where(mask.unsqueeze(-1), raw, absent)
         logits: Tensor = self.head(emb.flatten(1)).squeeze(-1)  # (B,)
-        if return_attention:
-            if attention is not None:
-                attention = attention * mask[:, 1:2]
-            return NeoadjOutput(logits, attention)
-        return logits
+        if not (return_attention or return_aux):
+            return logits
+        if attention is not None:
+            attention = attention * mask[:, 1:2]
+        aux = None
+        if return_aux:
+            aux = torch.cat([h(raw[:, i]) for i, h in enumerate(self.aux_heads)], dim=1)
+        return NeoadjOutput(logits, attention, aux)
 
     def _drop_modalities(self, mask: Tensor, generator: torch.Generator | None) -> Tensor:
         """Drop each present modality with probability p, keeping at least one per sample."""

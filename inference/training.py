@@ -3,8 +3,12 @@
 Augmentation (training only, drawn from one seeded generator): per-phase MRI intensity gain
 (log-normal, sd 0.1) and a random shift of up to 2 voxels in Y and X and 1 in Z; per-slide
 colour gain (0.85-1.15 per channel) and offset (sd 0.03), a random rotation by a multiple of 90°
-and flip of the tiles, and 25% of the tiles dropped; whole modalities dropped by the model
-(``modality_dropout``). Loss: binary cross-entropy on the logits; optimiser AdamW with a cosine
+and flip of the tiles, and a random 25% of each bag's tiles left out; whole modalities dropped
+by the model (``modality_dropout``).
+
+Loss: binary cross-entropy on the fused logits plus, weighted by ``aux_weight``, the
+cross-entropy of a linear head on each present modality's embedding (so that every branch
+learns its own signal rather than leaning on the others). Optimiser: AdamW with a cosine
 learning-rate schedule.
 """
 
@@ -25,7 +29,7 @@ from torch import Tensor
 from app.progress import ProgressFn, check_cancel, no_progress
 from inference.batch import CaseArrays, InputBatch, collate
 from inference.input_spec import InputSpec
-from inference.model import ArchitectureConfig, NeoadjNet
+from inference.model import ArchitectureConfig, NeoadjNet, NeoadjOutput
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,8 @@ class TrainConfig:
         batch_size: Cases per step.
         learning_rate: Peak AdamW learning rate.
         weight_decay: AdamW weight decay.
+        aux_weight: Weight of the per-modality auxiliary losses (each branch alone
+            predicting benefit); 0 disables them.
         seed: Seed of initialisation, shuffling, augmentation and modality dropout.
         device: "cpu" or "cuda".
     """
@@ -50,6 +56,7 @@ class TrainConfig:
     batch_size: int = 16
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
+    aux_weight: float = 0.3
     seed: int = 0
     device: str = "cpu"
 
@@ -107,17 +114,17 @@ def train_model(
             batch = augment(collate([cases[i] for i in idx], spec), generator).to(config.device)
             for group in optimiser.param_groups:
                 group["lr"] = config.learning_rate * 0.5 * (1 + math.cos(math.pi * step / total))
-            logits = model(
+            out = model(
                 batch.mri,
                 batch.tiles,
                 batch.tile_mask,
                 batch.genes,
                 batch.modality_mask,
+                return_aux=config.aux_weight > 0,
                 generator=generator,
             )
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                logits, y_all[idx].to(config.device)
-            )
+            y = y_all[idx].to(config.device)
+            loss = _loss(out, y, batch.modality_mask, config.aux_weight)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
@@ -130,6 +137,19 @@ def train_model(
             on_epoch(epoch + 1, losses[-1])
     model.eval()
     return model, losses
+
+
+def _loss(out: Any, y: Tensor, modality_mask: Tensor, aux_weight: float) -> Tensor:
+    """BCE of the fused logits plus ``aux_weight`` x the mean BCE of present modalities' heads."""
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    if not isinstance(out, NeoadjOutput):
+        return bce(out, y)
+    loss = bce(out.logits, y)
+    if out.modality_logits is not None:
+        present = modality_mask.float()  # (B, 3)
+        per = bce(out.modality_logits, y.unsqueeze(1).expand_as(present), reduction="none")
+        loss = loss + aux_weight * (per * present).sum() / present.sum().clamp(min=1.0)
+    return loss
 
 
 def predict_arrays(
@@ -161,35 +181,49 @@ def augment(batch: InputBatch, generator: torch.Generator) -> InputBatch:
     if mri is not None:
         b, p = mri.shape[:2]
         gain = torch.exp(0.1 * torch.randn((b, p, 1, 1, 1), generator=generator))
-        mri = mri * gain
         shifted = []
         for i in range(b):
             shift = [
                 int(torch.randint(-m, m + 1, (1,), generator=generator)) for m in _MAX_SHIFT_ZYX
             ]
             shifted.append(torch.roll(mri[i], shifts=shift, dims=(1, 2, 3)))
-        mri = torch.stack(shifted)
+        mri = torch.stack(shifted) * gain
     tiles, tile_mask = batch.tiles, batch.tile_mask
     if tiles is not None and tile_mask is not None:
-        tiles = _augment_tiles(tiles, generator)
-        keep = torch.rand(tile_mask.shape, generator=generator) >= _TILE_DROP
-        dropped = tile_mask & keep
-        tile_mask = torch.where(dropped.any(dim=1, keepdim=True), dropped, tile_mask)
+        tiles, tile_mask = _augment_tiles(tiles, tile_mask, generator)
     return InputBatch(mri, tiles, tile_mask, batch.genes, batch.modality_mask)
 
 
-def _augment_tiles(tiles: Tensor, generator: torch.Generator) -> Tensor:
-    """(B, N, 3, h, w) uint8 -> float in [0, 1] with colour jitter, rotation and flip."""
-    b = tiles.shape[0]
-    x = tiles.float() / 255.0
+def _augment_tiles(
+    tiles: Tensor, tile_mask: Tensor, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """Keep a random 75% of each bag's tiles, rotate/flip them, jitter their colour.
+
+    Args:
+        tiles: (B, N, 3, h, w) uint8.
+        tile_mask: (B, N) bool.
+
+    Returns:
+        (B, K, 3, h, w) float in [0, 1] and the (B, K) mask, K = ceil(0.75 N).
+    """
+    b, n = tile_mask.shape
+    keep = max(1, math.ceil((1.0 - _TILE_DROP) * n))
+    out = torch.zeros((b, keep, *tiles.shape[2:]), dtype=torch.uint8)
+    mask = torch.zeros((b, keep), dtype=torch.bool)
+    for i in range(b):
+        real = torch.nonzero(tile_mask[i]).squeeze(1)
+        if len(real) == 0:
+            continue
+        k = max(1, min(keep, math.ceil((1.0 - _TILE_DROP) * len(real))))
+        pick = real[torch.randperm(len(real), generator=generator)[:k]]
+        chosen = torch.rot90(
+            tiles[i, pick], int(torch.randint(0, 4, (1,), generator=generator)), dims=(2, 3)
+        )
+        if bool(torch.rand((1,), generator=generator) < 0.5):
+            chosen = torch.flip(chosen, dims=(3,))
+        out[i, :k] = chosen
+        mask[i, :k] = True
     gain = 0.85 + 0.3 * torch.rand((b, 1, 3, 1, 1), generator=generator)
     offset = 0.03 * torch.randn((b, 1, 3, 1, 1), generator=generator)
-    x = (x * gain + offset).clamp(0.0, 1.0)
-    out = []
-    for i in range(b):
-        k = int(torch.randint(0, 4, (1,), generator=generator))
-        xi = torch.rot90(x[i], k, dims=(2, 3))
-        if bool(torch.rand((1,), generator=generator) < 0.5):
-            xi = torch.flip(xi, dims=(3,))
-        out.append(xi)
-    return torch.stack(out)
+    x = out.float().mul_(gain / 255.0).add_(offset).clamp_(0.0, 1.0)
+    return x, mask

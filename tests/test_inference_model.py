@@ -117,12 +117,13 @@ def test_training_loss_falls_on_a_learnable_task() -> None:
     labels[:2] = [0, 1]
     cases[0].genes[0], cases[1].genes[0] = 0.0, 1.0  # type: ignore[index]
     arch = ArchitectureConfig(**{**ARCH.__dict__, "modality_dropout": 0.0, "dropout": 0.0})
-    config = TrainConfig(epochs=20, batch_size=2, learning_rate=2e-2, seed=0)
+    config = TrainConfig(epochs=20, batch_size=2, learning_rate=2e-2, aux_weight=0.0, seed=0)
     model, losses = train_model(cases, labels, SPEC, arch, config)
     assert len(losses) == 20
-    assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3])
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
     probs = predict_arrays(model, cases, SPEC)
     assert probs.shape == (8,) and np.all((probs >= 0) & (probs <= 1))
+    assert probs[labels == 1].min() > probs[labels == 0].max()  # the gene rule was learnt
 
 
 def test_training_is_deterministic_from_the_seed() -> None:

@@ -1,0 +1,45 @@
+"""Compute device choice and deterministic settings for inference and training."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from app.errors import ScreeningError
+
+DEVICES = ("cpu", "cuda")
+
+
+class DeviceUnavailableError(ScreeningError):
+    """The requested compute device is not available on this machine."""
+
+
+def select_device(requested: str | None) -> str:
+    """ "cuda" when available, else "cpu"; an explicit "cuda" without CUDA is an error.
+
+    Raises:
+        DeviceUnavailableError: unknown device name, or "cuda" requested without CUDA.
+    """
+    if requested is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested not in DEVICES:
+        raise DeviceUnavailableError(f"unknown device '{requested}': use cpu or cuda")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise DeviceUnavailableError(
+            "device 'cuda' was requested but no CUDA GPU is available: use --device cpu"
+        )
+    return requested
+
+
+def configure_determinism(seed: int | None = None) -> None:
+    """Deterministic kernels where torch has them (warn, not fail, where it has not).
+
+    Sets ``CUBLAS_WORKSPACE_CONFIG`` when unset (needed by deterministic cuBLAS) and,
+    when ``seed`` is given, seeds torch's generators.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    if seed is not None:
+        torch.manual_seed(seed)
