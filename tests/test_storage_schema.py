@@ -140,3 +140,29 @@ def test_reading_commands_do_not_create_a_missing_file(tmp_path: Path) -> None:
 def test_postgresql_runs_at_read_committed(storage_db: Database) -> None:
     with storage_db.engine.connect() as conn:
         assert conn.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
+
+
+def test_a_busy_sqlite_database_is_a_clear_error_and_saves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    import app.storage.database as database
+
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "busy.db"
+    db = open_database(f"sqlite:///{path}")
+    other_workstation = sqlite3.connect(path, isolation_level=None)
+    other_workstation.execute("BEGIN IMMEDIATE")
+    try:
+        with (
+            pytest.raises(DatabaseError, match=r"could not save the change.*locked"),
+            db.transaction() as session,
+        ):
+            session.add(Site(code="site-3", secret_fingerprint="0" * 16))
+    finally:
+        other_workstation.execute("ROLLBACK")
+        other_workstation.close()
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Site)) == 0
+    db.dispose()

@@ -21,7 +21,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -76,6 +76,8 @@ class Database:
 
         Raises:
             ConflictError: if a row changed under an optimistic lock (another reviewer).
+            DatabaseError: if the database stayed busy or the connection was lost; nothing
+                of the block was saved.
         """
         with self._write() as session:
             try:
@@ -85,6 +87,13 @@ class Database:
                 session.rollback()
                 raise ConflictError(
                     "The case was changed by another reviewer meanwhile; reload it."
+                ) from exc
+            except OperationalError as exc:
+                session.rollback()
+                reason = str(exc.orig or exc).strip().splitlines()[0]
+                raise DatabaseError(
+                    f"Database '{self.url}' could not save the change ({reason}); nothing was "
+                    "saved, try again."
                 ) from exc
             except BaseException:
                 session.rollback()
