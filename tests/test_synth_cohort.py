@@ -105,6 +105,7 @@ def test_cohort_layout(cohort: Path) -> None:
         }
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_files_with_any_worker_count(
     cohort: Path, tmp_path: Path
 ) -> None:
@@ -204,8 +205,8 @@ def test_planted_tumours_are_hyperenhancing_in_the_arterial_dicom(cohort: Path) 
         aphe = arterial[viable].mean() / arterial[liver].mean()
         washout = portal[viable].mean() / portal[liver].mean()
         planted = truth["features"]
-        assert aphe == pytest.approx(planted["aphe_ratio"], rel=0.15)
-        assert washout == pytest.approx(planted["washout_ratio"], rel=0.15)
+        assert aphe == pytest.approx(planted["aphe_ratio"], rel=0.2)
+        assert washout == pytest.approx(planted["washout_ratio"], rel=0.2)
         assert washout < 1.0 < aphe
         for i, tumour in enumerate(truth["mri"]["tumours"], start=1):
             voxels = np.argwhere(labels == i)
@@ -346,4 +347,20 @@ def test_cancel_stops_before_the_first_patient(tmp_path: Path) -> None:
     cancel.set()
     with pytest.raises(Cancelled):
         generate_cohort(tmp_path / "out", train_patients=3, seed=1, cancel=cancel)
+    assert not (tmp_path / "out" / layout.COHORT_CSV).exists()
+
+
+@pytest.mark.slow
+def test_cancel_stops_a_parallel_cohort(tmp_path: Path) -> None:
+    cancel = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        cancel.set()
+
+    with pytest.raises(Cancelled):
+        generate_cohort(
+            tmp_path / "out", train_patients=8, seed=1, workers=2, progress=progress, cancel=cancel
+        )
+    written = list((tmp_path / "out" / layout.COHORT_TRUTH_DIR).glob("*/truth.json"))
+    assert 1 <= len(written) < 10
     assert not (tmp_path / "out" / layout.COHORT_CSV).exists()

@@ -10,10 +10,12 @@ from __future__ import annotations
 import csv
 import logging
 import multiprocessing
+import signal
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from app import __version__
-from app.errors import Cancelled, ScreeningError
+from app.errors import ScreeningError
 from app.progress import ProgressFn, check_cancel, no_progress
 from app.synth import layout
 from app.synth.centres import CENTRES, EXTERNAL_FRACTION, assign_centres, centre_by_code
@@ -98,11 +100,21 @@ def population_bayes_auc(seed: int, n: int = POPULATION_SAMPLE) -> float:
 
 
 def _run_one(request: PatientRequest, out: Path) -> PatientResult:
-    return generate_patient(
-        request,
-        layout.cohort_case_dir(out, request.case_id),
-        layout.cohort_truth_dir(out, request.case_id),
-    )
+    try:
+        return generate_patient(
+            request,
+            layout.cohort_case_dir(out, request.case_id),
+            layout.cohort_truth_dir(out, request.case_id),
+        )
+    except OSError as exc:
+        raise ScreeningError(
+            f"Could not write case {request.case_id} under '{out}': {exc.strerror or exc}"
+        ) from exc
+
+
+def _ignore_interrupts() -> None:
+    """Worker initialiser: Ctrl-C is handled by the parent, which stops the pool."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _requests(train_patients: int, seed: int) -> list[PatientRequest]:
@@ -112,6 +124,41 @@ def _requests(train_patients: int, seed: int) -> list[PatientRequest]:
     ]
 
 
+def _generate_parallel(
+    requests: list[PatientRequest],
+    out: Path,
+    workers: int,
+    progress: ProgressFn,
+    cancel: threading.Event | None,
+) -> list[PatientResult]:
+    results: dict[str, PatientResult] = {}
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_ignore_interrupts
+    )
+    try:
+        pending: set[Future[PatientResult]] = {pool.submit(_run_one, r, out) for r in requests}
+        while pending:
+            check_cancel(cancel)
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                result = future.result()
+                results[result.case_id] = result
+            if done:
+                progress(len(results), len(requests))
+    except BrokenProcessPool as exc:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise ScreeningError(
+            "A worker process died while generating the cohort (out of memory?); "
+            "try fewer --workers."
+        ) from exc
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return [results[r.case_id] for r in requests]
+
+
 def _generate_all(
     requests: list[PatientRequest],
     out: Path,
@@ -119,29 +166,14 @@ def _generate_all(
     progress: ProgressFn,
     cancel: threading.Event | None,
 ) -> list[PatientResult]:
-    total = len(requests)
-    if workers <= 1:
-        serial: list[PatientResult] = []
-        for request in requests:
-            check_cancel(cancel)
-            serial.append(_run_one(request, out))
-            progress(len(serial), total)
-        return serial
-    results: dict[str, PatientResult] = {}
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: set[Future[PatientResult]] = {pool.submit(_run_one, r, out) for r in requests}
-        while pending:
-            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in done:
-                result = future.result()
-                results[result.case_id] = result
-            if done:
-                progress(len(results), total)
-            if cancel is not None and cancel.is_set():
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise Cancelled
-    return [results[r.case_id] for r in requests]
+    if workers > 1:
+        return _generate_parallel(requests, out, workers, progress, cancel)
+    serial: list[PatientResult] = []
+    for request in requests:
+        check_cancel(cancel)
+        serial.append(_run_one(request, out))
+        progress(len(serial), len(requests))
+    return serial
 
 
 def generate_cohort(

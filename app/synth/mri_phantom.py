@@ -384,7 +384,7 @@ def render_mri(
     return MriPhantom(
         grid=grid,
         signal=signal,
-        liver=liver_soft >= 0.5,
+        liver=(liver_soft >= 0.5) | (labels > 0),
         tumour_labels=labels,
         capsule=capsule,
         necrosis=necrosis,

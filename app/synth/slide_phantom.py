@@ -2,10 +2,11 @@
 
 The slide is rendered at level 0 (1 µm/px by default) in three scales, all vectorised:
 
-- region fields at 1/16 (16 µm/px): tissue pieces on white glass, tumour, central necrosis,
-  the fibrous capsule band at the tumour border, and lymphocyte aggregates;
-- stroma at 1/4 (4 µm/px): eosin density of hepatocyte plates and sinusoids (normal liver,
-  regular thin plates), thick trabeculae (tumour), homogeneous pink necrosis, fibrous bands;
+- region fields at 1/16 (16 µm/px): tissue pieces on white glass, tumour and its central
+  necrosis;
+- stroma at 1/4 (4 µm/px): lymphocyte aggregates, the fibrous capsule band at the tumour
+  border, and the eosin density of hepatocyte plates and sinusoids (normal liver, regular
+  thin plates), thick trabeculae (tumour), homogeneous pink necrosis and fibrous bands;
 - nuclei at full resolution, stamped as soft disks: hepatocytes (r ~4 µm, on plates),
   tumour nuclei (r ~5-6 µm, darker, denser by ``tumour_nuclear_density``), lymphocytes
   (r ~3.5 µm, very dark, packed in aggregates and scattered by ``immune_density``), necrotic
@@ -13,7 +14,7 @@ The slide is rendered at level 0 (1 µm/px by default) in three scales, all vect
 
 Hematoxylin and eosin densities become RGB by Beer-Lambert with the centre's stain vectors
 (a 256 x 256 lookup table). At 2 µm/px (level 1) lymphocyte aggregates are dark-blue blobs
-40-110 µm across and tumour differs from normal liver in nuclear size, darkness and density.
+80-220 µm across and tumour differs from normal liver in nuclear size, darkness and density.
 """
 
 from __future__ import annotations
@@ -108,10 +109,12 @@ def _aggregates(
     tumour: NDArray[np.bool_],
     target_area_px: float,
     stroma_shape: tuple[int, int],
+    stroma_um: float,
 ) -> NDArray[np.bool_]:
     """Lymphocyte aggregates (stroma grid) covering about ``target_area_px`` stroma pixels.
 
-    Centres fall in viable tumour, preferring the tumour border; radii 40-110 µm.
+    Centres fall in viable tumour, preferring the tumour border; radii 40-110 µm;
+    ``stroma_um`` is the size of a stroma pixel in µm.
     """
     scale = MASK_DOWNSAMPLE // _STROMA_DOWNSAMPLE
     out = np.zeros(stroma_shape, dtype=bool)
@@ -129,7 +132,7 @@ def _aggregates(
         idx = int(rng.choice(candidates, p=weights))
         cy = (idx // viable.shape[1] + rng.random()) * scale
         cx = (idx % viable.shape[1] + rng.random()) * scale
-        radius = rng.uniform(40.0, 110.0) / (_STROMA_DOWNSAMPLE * 1.0)
+        radius = rng.uniform(40.0, 110.0) / stroma_um
         r = int(radius * 1.3) + 2
         y0, y1 = max(0, int(cy) - r), min(ny, int(cy) + r + 1)
         x0, x1 = max(0, int(cx) - r), min(nx, int(cx) + r + 1)
@@ -287,7 +290,7 @@ def render_slide(
     )
     viable = tumour & ~necrosis
     target = (0.02 + 0.30 * features.immune_density) * float(viable.sum()) * up * up
-    immune_mid = _aggregates(rng, viable, tumour, target, (n_mid, n_mid))
+    immune_mid = _aggregates(rng, viable, tumour, target, (n_mid, n_mid), mid_um)
 
     # Region labels at 4 µm/px, with smooth boundaries.
     tissue_mid = _upsample(tissue.astype(np.float32), up) >= 0.5
