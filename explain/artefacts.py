@@ -110,17 +110,19 @@ class ArtefactWriter:
         if self._tmp is not None and self._tmp.exists():
             shutil.rmtree(self._tmp, ignore_errors=True)
 
+    def _staging(self) -> Path:
+        if self._tmp is None:
+            raise RuntimeError("ArtefactWriter used outside its with-block or after commit")
+        return self._tmp
+
     def _path(self, rel: str) -> Path:
         check_cancel(self.cancel)
-        if self._tmp is None:
-            raise RuntimeError("ArtefactWriter used outside its with-block")
-        path = self._tmp / rel
+        path = self._staging() / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
     def _record(self, rel: str, kind: str) -> Artefact:
-        assert self._tmp is not None
-        path = self._tmp / rel
+        path = self._staging() / rel
         artefact = Artefact(rel, sha256_file(path), path.stat().st_size, kind)
         self.artefacts.append(artefact)
         return artefact
@@ -152,13 +154,13 @@ class ArtefactWriter:
             json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
         )
         check_cancel(self.cancel)
-        assert self._tmp is not None
+        staging = self._staging()
         check_output_folder(self.out_dir)
         old: Path | None = None
         if self.out_dir.exists():
-            old = self.out_dir.with_name(f".{self.out_dir.name}.old-{self._tmp.name[-8:]}")
+            old = self.out_dir.with_name(f".{self.out_dir.name}.old-{staging.name[-8:]}")
             self.out_dir.rename(old)
-        self._tmp.rename(self.out_dir)
+        staging.rename(self.out_dir)
         self._tmp = None
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

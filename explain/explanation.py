@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
 from app.case import Case
@@ -216,9 +217,10 @@ def explain_case(
     spec = checkpoint.input_spec
     t0 = time.perf_counter()
     tensors = CaseTensors.from_inputs(checkpoint.model, inputs, spec, checkpoint.device)
-    timings["encode"] = time.perf_counter() - t0
+    timings["encode_tiles"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    tensors.verify()
+    with torch.no_grad():
+        tensors.logits()
     timings["forward"] = time.perf_counter() - t0
 
     check_cancel(cancel)
