@@ -83,5 +83,5 @@ def make_clinical(
         active_infection=False,
         other_safety_abnormality=False,
         unable_to_follow_protocol=False,
-        site=centre.name,
+        site=centre.code,
     )
