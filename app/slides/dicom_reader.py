@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from pydicom import Dataset
 from pydicom.uid import JPEGBaseline8Bit
 
 from app.errors import CaseImportError
-from app.slides.dicom_series import WsiInstance, find_wsi_instances
+from app.slides.dicom_series import WsiInstance, find_wsi_instances, quiet_pydicom
 from app.slides.info import SlideInfo, missing_mpp_warning
 from app.slides.reader import SlideReader
 from app.slides.tile_cache import DEFAULT_TILE_CACHE_BYTES, TileCache
@@ -177,18 +176,22 @@ class DicomSlideReader(SlideReader):
             )
         reader = ImageFileReader(inst.path)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # over-long values in real files: not our concern
+            with quiet_pydicom():
                 reader.open()
-            transfer_syntax = reader.transfer_syntax_uid
-            if transfer_syntax == JPEGBaseline8Bit and photometric == "RGB":
-                # JFIF streams are YCbCr whatever the header says (pydicom makes the same call).
-                head = reader.read_frame_raw(0)[:64]
-                if b"JFIF\x00" in head:
-                    photometric = "YBR_FULL_422"
+                for _ in reader.metadata:  # decode the values now, while validation is off
+                    pass
+                transfer_syntax = reader.transfer_syntax_uid
+                if transfer_syntax == JPEGBaseline8Bit and photometric == "RGB":
+                    # JFIF streams are YCbCr whatever the header says (pydicom decides alike).
+                    head = reader.read_frame_raw(0)[:64]
+                    if b"JFIF\x00" in head:
+                        photometric = "YBR_FULL_422"
         except (OSError, ValueError, EOFError) as exc:
             reader.close()
-            raise CaseImportError(f"'{inst.path.name}' is damaged: {exc}.") from exc
+            raise CaseImportError(
+                f"'{inst.path.name}' is damaged or truncated: its frames cannot be located "
+                f"({_clean(exc, inst.path)})."
+            ) from exc
         self._files.append(_FrameFile(inst.path, reader, threading.Lock(), header, photometric))
         return len(self._files) - 1
 
@@ -219,7 +222,8 @@ class DicomSlideReader(SlideReader):
             )
         except (OSError, ValueError, EOFError, RuntimeError) as exc:
             raise CaseImportError(
-                f"'{frame_file.path.name}' cannot be read: frame {frame + 1} is damaged ({exc})."
+                f"'{frame_file.path.name}' cannot be read: frame {frame + 1} is damaged or "
+                f"truncated ({_clean(exc, frame_file.path)})."
             ) from exc
         pixels = np.asarray(pixels, dtype=np.uint8)
         if pixels.ndim == 2:
@@ -288,6 +292,11 @@ class DicomSlideReader(SlideReader):
             with frame_file.lock:
                 frame_file.reader.close()
         self._frame_cache.clear()
+
+
+def _clean(exc: BaseException, path: Path) -> str:
+    """A library's error message with the full path shortened to the file name."""
+    return str(exc).replace(str(path), path.name).strip().rstrip(".")
 
 
 def _matrix_size(inst: WsiInstance) -> tuple[int, int]:

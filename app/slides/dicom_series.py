@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom import Dataset, dcmread
+from pydicom import Dataset, config, dcmread
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
@@ -37,6 +39,23 @@ class WsiInstance:
         return "VOLUME"
 
 
+@contextlib.contextmanager
+def quiet_pydicom() -> Iterator[None]:
+    """Turn off pydicom's value validation (warnings and log lines) while reading headers.
+
+    Real scanner files often hold over-long UIDs or names; that is not the user's problem and
+    must not fill the log (nor echo names into it).
+    """
+    previous = config.settings.reading_validation_mode
+    config.settings.reading_validation_mode = config.IGNORE
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        config.settings.reading_validation_mode = previous
+
+
 def read_dicom_header(path: Path, tags: list[str] | None = None) -> Dataset | None:
     """The header of a DICOM file (no pixel data), or None if the file is not DICOM.
 
@@ -48,9 +67,11 @@ def read_dicom_header(path: Path, tags: list[str] | None = None) -> Dataset | No
         CaseImportError: if the file is DICOM but its header is damaged.
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # over-long values in real files: not our concern
-            return dcmread(path, stop_before_pixels=True, specific_tags=tags)
+        with quiet_pydicom():
+            header = dcmread(path, stop_before_pixels=True, specific_tags=tags)
+            for _ in header:  # decode the top-level values now, while validation is off
+                pass
+            return header
     except InvalidDicomError:
         return None
     except (OSError, ValueError, EOFError, KeyError, TypeError) as exc:

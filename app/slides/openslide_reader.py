@@ -65,11 +65,14 @@ def _not_a_slide(path: Path) -> CaseImportError:
 
 
 def _check_tiff_extents(path: Path) -> None:
-    """Raise if a TIFF-based slide's image data runs past the end of the file (truncation)."""
+    """Raise if a TIFF-based slide cannot be parsed, or its image data runs past the file end."""
     with path.open("rb") as fh:
         if fh.read(4) not in _TIFF_MAGICS:
             return
     size = path.stat().st_size
+    tifffile_log = logging.getLogger("tifffile")
+    level = tifffile_log.level
+    tifffile_log.setLevel(logging.CRITICAL)  # it logs each bad offset; we raise one message
     try:
         with tifffile.TiffFile(path) as tif:
             for index, page in enumerate(tif.pages):
@@ -81,8 +84,13 @@ def _check_tiff_extents(path: Path) -> None:
                         f"'{path.name}' is truncated: image {index} needs {max(ends)} bytes "
                         f"but the file has {size}; copy the slide again."
                     )
-    except tifffile.TiffFileError as exc:
-        raise CaseImportError(f"'{path.name}' has a damaged TIFF structure: {exc}.") from exc
+    except (tifffile.TiffFileError, ValueError, OSError, IndexError) as exc:
+        raise CaseImportError(
+            f"'{path.name}' is damaged or truncated: its TIFF structure cannot be read "
+            f"({_clean(str(exc), path)}); copy the slide again."
+        ) from exc
+    finally:
+        tifffile_log.setLevel(level)
 
 
 def _float_property(props: Mapping[str, str], key: str) -> float | None:
@@ -109,6 +117,7 @@ class OpenSlideReader(SlideReader):
     def __init__(self, path: Path, *, tile_cache_bytes: int = DEFAULT_TILE_CACHE_BYTES) -> None:
         if path.stat().st_size == 0:
             raise CaseImportError(f"'{path.name}' is empty (0 bytes): it holds no slide.")
+        _check_tiff_extents(path)
         try:
             slide = openslide.OpenSlide(path)
         except openslide.OpenSlideUnsupportedFormatError as exc:
@@ -121,7 +130,6 @@ class OpenSlideReader(SlideReader):
         try:
             props = slide.properties
             vendor = props.get(openslide.PROPERTY_NAME_VENDOR, "unknown")
-            _check_tiff_extents(path)
             slide.set_cache(_openslide_cache())
             mpp_x = _float_property(props, openslide.PROPERTY_NAME_MPP_X)
             mpp_y = _float_property(props, openslide.PROPERTY_NAME_MPP_Y)
