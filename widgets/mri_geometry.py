@@ -36,8 +36,13 @@ class LayerTransform:
     translate: tuple[float, float, float]
 
     def as_kwargs(self) -> dict[str, object]:
-        """Keyword arguments for napari's `add_image` / layer constructors."""
-        return {"scale": self.scale, "rotate": self.rotate, "translate": self.translate}
+        """Keyword arguments for napari's `add_image` / layer constructors (units: mm)."""
+        return {
+            "scale": self.scale,
+            "rotate": self.rotate,
+            "translate": self.translate,
+            "units": ("mm", "mm", "mm"),
+        }
 
 
 def layer_transform(series: MriSeries) -> LayerTransform:

@@ -21,6 +21,7 @@ class OverlayControls(QWidget):
         label: str,
         opacity: float = 0.6,
         threshold: float = 0.2,
+        colormap: str = "inferno",
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -35,6 +36,8 @@ class OverlayControls(QWidget):
         self.threshold_slider.valueChanged.connect(lambda v: self.threshold_changed.emit(v / 100))
         self.colormap_combo = QComboBox()
         self.colormap_combo.addItems(OVERLAY_COLORMAPS)
+        self.colormap_combo.setCurrentText(colormap)
+        self.colormap_combo.setCurrentText(colormap)
         self.colormap_combo.currentTextChanged.connect(self.colormap_changed)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)

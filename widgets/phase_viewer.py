@@ -115,7 +115,8 @@ class PhaseViewer(QWidget):
         self.measure_layer.events.data.connect(self._on_lines_changed)
         self.model.dims.axis_labels = WORLD_AXIS_LABELS
         self.model.dims.order = plane.order
-        self.model.camera.orientation2d = plane.orientation2d
+        self.model.scene.camera.orientation2d = plane.orientation2d
+        self.model.canvas.overlays.scale_bar.visible = True  # in mm (the layers' units)
         self.model.layers.selection.active = self.image_layer
         self.image_layer.events.contrast_limits.connect(self._on_contrast)
         self.model.mouse_drag_callbacks.append(self._window_drag)

@@ -33,14 +33,14 @@ class ViewerLink:
             self._copy(self._models[0], [model])
         self._models.append(model)
         model.dims.events.point.connect(self._on_change)
-        model.camera.events.center.connect(self._on_change)
-        model.camera.events.zoom.connect(self._on_change)
+        model.scene.camera.events.center.connect(self._on_change)
+        model.scene.camera.events.zoom.connect(self._on_change)
 
     def remove(self, model: ViewerModel) -> None:
         """Unlink `model`."""
         model.dims.events.point.disconnect(self._on_change)
-        model.camera.events.center.disconnect(self._on_change)
-        model.camera.events.zoom.disconnect(self._on_change)
+        model.scene.camera.events.center.disconnect(self._on_change)
+        model.scene.camera.events.zoom.disconnect(self._on_change)
         self._models.remove(model)
 
     def clear(self) -> None:
@@ -64,7 +64,7 @@ class ViewerLink:
     def _on_change(self, event: Any) -> None:
         if self._syncing or not self.enabled:
             return
-        source = next((m for m in self._models if event.source in (m.dims, m.camera)), None)
+        source = next((m for m in self._models if event.source in (m.dims, m.scene.camera)), None)
         if source is None:
             return
         self._copy(source, [m for m in self._models if m is not source])
@@ -75,5 +75,5 @@ class ViewerLink:
                 if target.dims.ndim == source.dims.ndim:
                     for axis in source.dims.not_displayed:
                         target.dims.set_point(axis, source.dims.point[axis])
-                target.camera.center = source.camera.center
-                target.camera.zoom = source.camera.zoom
+                target.scene.camera.center = source.scene.camera.center
+                target.scene.camera.zoom = source.scene.camera.zoom

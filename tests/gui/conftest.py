@@ -17,6 +17,8 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 from PySide6.QtCore import QSettings
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QWidget
 
 from tests.conftest import REPO_ROOT
 from widgets.settings import AppSettings
@@ -52,6 +54,17 @@ def save_screenshot(name: str, pixels: NDArray[np.uint8]) -> Path:
     path = SCREENSHOT_DIR / f"{name}.png"
     Image.fromarray(np.ascontiguousarray(pixels[..., :3])).save(path)
     return path
+
+
+def grab_widget(widget: QWidget) -> NDArray[np.uint8]:
+    """(H, W, 3) uint8 RGB of a widget as drawn by Qt (OpenGL canvases included; a native
+    VTK window shows black: read it with the 3D view's own screenshot)."""
+    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    width, height = image.width(), image.height()
+    data = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
+    return (
+        data.reshape(height, image.bytesPerLine())[:, : width * 3].reshape(height, width, 3).copy()
+    )
 
 
 def assert_not_blank(pixels: NDArray[np.uint8], *, min_std: float = 8.0) -> None:

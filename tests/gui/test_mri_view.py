@@ -47,7 +47,7 @@ def _centroid_world_yx(viewer: PhaseViewer, mask: NDArray[np.bool_]) -> NDArray[
     rows, cols = np.nonzero(mask)
     assert rows.size > 20, "structure not visible on the canvas"
     h, w = mask.shape
-    camera = viewer.model.camera
+    camera = viewer.model.scene.camera
     centre_y, centre_x = camera.center[-2:]
     return np.array(
         [
@@ -62,8 +62,8 @@ def test_phases_on_different_grids_line_up_in_patient_space(qtbot: QtBot) -> Non
     view.apply_preset("Full range")
     first = view.viewers[0].model
     first.dims.set_point(0, 0.0)  # z = 0 mm: through the tumour and the marker
-    first.camera.center = (0.0, 0.0, 0.0)
-    first.camera.zoom = 1.6  # screen px per mm
+    first.scene.camera.center = (0.0, 0.0, 0.0)
+    first.scene.camera.zoom = 1.6  # screen px per mm
     qtbot.wait(50)
     shots = []
     for viewer in view.viewers:
@@ -93,18 +93,18 @@ def test_slice_zoom_and_pan_are_linked_and_can_be_unlinked(qtbot: QtBot) -> None
     for viewer, model in zip(view.viewers, models, strict=True):
         # Each phase shows its slice nearest to z = 20 mm (within half its spacing).
         assert abs(model.dims.point[0] - 20.0) <= viewer.series.spacing_mm_zyx[0] / 2 + 1e-6
-    models[2].camera.zoom = 2.5
-    models[1].camera.center = (0.0, -30.0, 40.0)
+    models[2].scene.camera.zoom = 2.5
+    models[1].scene.camera.center = (0.0, -30.0, 40.0)
     for model in models:
-        assert model.camera.zoom == pytest.approx(2.5)
-        assert model.camera.center[-2:] == pytest.approx((-30.0, 40.0))
+        assert model.scene.camera.zoom == pytest.approx(2.5)
+        assert model.scene.camera.center[-2:] == pytest.approx((-30.0, 40.0))
     view.link_box.setChecked(False)
     models[0].dims.set_point(0, -40.0)
-    models[0].camera.zoom = 1.0
+    models[0].scene.camera.zoom = 1.0
     assert abs(models[1].dims.point[0] - 20.0) <= 1.5
-    assert models[1].camera.zoom == pytest.approx(2.5)
+    assert models[1].scene.camera.zoom == pytest.approx(2.5)
     view.link_box.setChecked(True)  # re-linking aligns everything on the first shown phase
-    assert models[1].camera.zoom == pytest.approx(1.0)
+    assert models[1].scene.camera.zoom == pytest.approx(1.0)
     assert abs(models[1].dims.point[0] + 40.0) <= 1.5
     uid = view.viewers[1].series.series_instance_uid
     view.show_only(uid)
@@ -216,7 +216,7 @@ def test_measuring_line_on_the_real_series_is_in_mm_and_records_its_source(
     assert view.tumour_measurement is measurement
     assert f"{expected_mm:.1f} mm" in view.recorded_label.text()
     view.measure_button.setChecked(False)
-    viewer.model.camera.zoom *= 1.3
+    viewer.model.scene.camera.zoom *= 1.3
     qtbot.wait(50)
     shot = viewer.screenshot()
     assert_not_blank(shot)
@@ -243,8 +243,8 @@ def test_saliency_overlay_shows_colour_where_the_blob_is_and_toggles(qtbot: QtBo
     view = _view(qtbot, [series], size=(900, 800))
     viewer = view.viewers[0]
     viewer.model.dims.set_point(0, 0.0)
-    viewer.model.camera.center = (0.0, 0.0, 0.0)
-    viewer.model.camera.zoom = 1.8
+    viewer.model.scene.camera.center = (0.0, 0.0, 0.0)
+    viewer.model.scene.camera.zoom = 1.8
     with pytest.raises(ValueError, match="does not match"):
         view.add_saliency(series.series_instance_uid, np.zeros((3, 4, 5)), "bad")
     blob = blob_volume(series, TUMOUR_CENTRE_LPS, 10.0)

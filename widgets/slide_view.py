@@ -1,0 +1,237 @@
+"""The Slide tab: a whole-slide image as a lazy napari multiscale pyramid, with a scale bar in
+µm when the pixel size is known, and an explanation heatmap in slide coordinates.
+
+napari reads only the tiles of the level and region on screen (through the reader's dask
+arrays and its bounded tile cache; napari's own dask cache is switched off), so memory stays
+bounded however large the slide. The associated
+images (label, macro) are never displayed: a label can carry the patient's name.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+from napari.components import ViewerModel
+from napari.layers import Image
+from napari.qt import QtViewer
+from napari.utils import resize_dask_cache
+from numpy.typing import NDArray
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from app.errors import Cancelled
+from app.progress import ProgressFn, check_cancel
+from app.slides.opener import open_slide
+from app.slides.reader import SlideReader
+from widgets.overlay_colormaps import overlay_colormap
+from widgets.overlay_controls import OverlayControls
+
+log = logging.getLogger(__name__)
+
+NO_MPP_NOTE = (
+    "This slide does not record its pixel size: physical sizes are unavailable and "
+    "coordinates are in pixels."
+)
+
+
+def open_slide_for_view(
+    path: Path, *, progress: ProgressFn, cancel: threading.Event
+) -> SlideReader:
+    """Open a slide in a worker thread (a `CoreTask` function); the caller owns the reader.
+
+    Raises:
+        CaseImportError: if the slide cannot be opened.
+        Cancelled: if cancelled (the reader is closed again).
+    """
+    check_cancel(cancel)
+    progress(0, 1)
+    reader = open_slide(path)
+    if cancel.is_set():
+        reader.close()
+        raise Cancelled
+    progress(1, 1)
+    return reader
+
+
+class SlideView(QWidget):
+    """One slide at a time in an embedded napari viewer (world units: µm, or px without mpp)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.reader: SlideReader | None = None
+        self.slide_layer: Image | None = None
+        self.heatmap_layer: Image | None = None
+        self.model = ViewerModel(title="Slide")
+        self.qt_viewer = QtViewer(self.model)
+        self.scale_bar = self.model.canvas.overlays.scale_bar
+        self.scale_bar.visible = False
+
+        self.slide_combo = QComboBox()
+        self.slide_combo.setToolTip("Slides of this case")
+        self.info_label = QLabel("No slide open.")
+        self.note_label = QLabel(NO_MPP_NOTE)
+        self.note_label.setObjectName("warningNote")
+        self.note_label.setWordWrap(True)
+        self.note_label.setVisible(False)
+        # turbo ends in dark red, which stands out on both white glass and pink H&E tissue
+        # (inferno's pale-yellow top would vanish on the glass).
+        self.heatmap_bar = OverlayControls("Heatmap", opacity=0.5, colormap="turbo")
+        self.heatmap_bar.visible_changed.connect(self.set_heatmap_visible)
+        self.heatmap_bar.opacity_changed.connect(self.set_heatmap_opacity)
+        self.heatmap_bar.threshold_changed.connect(self.set_heatmap_threshold)
+        self.heatmap_bar.colormap_changed.connect(self.set_heatmap_colormap)
+        self.heatmap_bar.setVisible(False)
+        tools = QHBoxLayout()
+        tools.addWidget(self.slide_combo)
+        tools.addWidget(self.info_label, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(tools)
+        layout.addWidget(self.note_label)
+        layout.addWidget(self.heatmap_bar)
+        layout.addWidget(self.qt_viewer, 1)
+
+    @property
+    def world_per_px(self) -> tuple[float, float]:
+        """World units (µm, or px without mpp) per level-0 pixel, (y, x)."""
+        if self.reader is None or self.reader.info.mpp is None:
+            return (1.0, 1.0)
+        mpp_x, mpp_y = self.reader.info.mpp
+        return (mpp_y, mpp_x)
+
+    def show_slide(self, reader: SlideReader) -> None:
+        """Display an open slide; the view closes it when another is shown or on `clear`."""
+        self.clear()
+        self.reader = reader
+        info = reader.info
+        # napari keeps computed dask chunks in a global cache sized at 25% of the machine's
+        # RAM; the reader's own tile cache is bounded, so turn napari's off (bounded memory).
+        resize_dask_cache(nbytes=0)
+        self._make_current()
+        self.slide_layer = self.model.add_image(
+            reader.multiscale(tile_size=256),
+            multiscale=True,
+            rgb=True,
+            name="slide",
+            scale=self.world_per_px,
+            units=("um", "um") if info.mpp is not None else ("pixel", "pixel"),
+            contrast_limits=(0, 255),
+        )
+        width, height = info.dimensions
+        parts = [f"{width:,} x {height:,} px", f"{info.level_count} levels"]
+        if info.mpp is not None:
+            parts.append(f"{info.mpp[0]:.3f} µm/px")
+        if info.objective_power:
+            parts.append(f"{info.objective_power:g}x")
+        if "label" in info.associated_images:
+            parts.append("label image hidden")
+        self.info_label.setText(" · ".join(parts))
+        self.note_label.setVisible(info.mpp is None)
+        self.scale_bar.visible = info.mpp is not None
+        self.model.reset_view()
+
+    def clear(self) -> None:
+        """Remove the slide and its overlays, and close the reader."""
+        self.model.layers.clear()
+        self.slide_layer = self.heatmap_layer = None
+        self.heatmap_bar.setVisible(False)
+        self.note_label.setVisible(False)
+        self.scale_bar.visible = False
+        self.info_label.setText("No slide open.")
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+    def add_slide_heatmap(
+        self,
+        heatmap: NDArray[np.floating],
+        scale_px: float | tuple[float, float],
+        offset_px: tuple[float, float] = (0.0, 0.0),
+        name: str = "heatmap",
+    ) -> Image:
+        """Overlay a heatmap given in slide coordinates.
+
+        Args:
+            heatmap: (h, w) values; cell (i, j) covers level-0 pixels
+                [offset_y + i * scale_y, offset_y + (i + 1) * scale_y) and likewise in x.
+            scale_px: Level-0 pixels per heatmap cell, one number or (y, x).
+            offset_px: (y, x) level-0 pixel position of the first cell's top-left corner.
+            name: Layer name shown to the user.
+
+        Raises:
+            RuntimeError: if no slide is shown.
+            ValueError: if the heatmap is not 2-D or the scale is not positive.
+        """
+        if self.reader is None:
+            raise RuntimeError("Open a slide before adding a heatmap.")
+        values = np.asarray(heatmap, dtype=np.float32)
+        if values.ndim != 2:
+            raise ValueError(f"A slide heatmap must be 2-D (h, w), got shape {values.shape}.")
+        sy, sx = (scale_px, scale_px) if isinstance(scale_px, int | float) else scale_px
+        if sy <= 0 or sx <= 0:
+            raise ValueError(f"Heatmap scale must be positive level-0 pixels, got {scale_px}.")
+        wy, wx = self.world_per_px
+        # napari centres pixel 0 on the origin; level-0 pixel p spans [p - 0.5, p + 0.5).
+        translate = (
+            (offset_px[0] + (sy - 1) / 2) * wy,
+            (offset_px[1] + (sx - 1) / 2) * wx,
+        )
+        if self.heatmap_layer is not None:
+            self.model.layers.remove(self.heatmap_layer)
+        vmin, vmax = float(np.nanmin(values)), float(np.nanmax(values))
+        vmax = vmax if vmax > vmin else vmin + 1.0
+        self._make_current()
+        self.heatmap_layer = self.model.add_image(
+            values,
+            name=name,
+            scale=(sy * wy, sx * wx),
+            translate=translate,
+            units=self.slide_layer.units if self.slide_layer is not None else None,
+            colormap=overlay_colormap(self.heatmap_bar.colormap),
+            contrast_limits=(vmin, vmax),
+            opacity=self.heatmap_bar.opacity,
+            blending="translucent",
+        )
+        self.heatmap_layer.contrast_limits_range = (vmin, vmax)
+        self.heatmap_bar.setVisible(True)
+        self.heatmap_bar.set_overlay_visible(True)
+        self.set_heatmap_threshold(self.heatmap_bar.threshold)
+        return self.heatmap_layer
+
+    def set_heatmap_visible(self, on: bool) -> None:
+        """Show or hide the heatmap."""
+        if self.heatmap_layer is not None:
+            self.heatmap_layer.visible = on
+        self.heatmap_bar.set_overlay_visible(on)
+
+    def set_heatmap_opacity(self, opacity: float) -> None:
+        """Heatmap opacity, 0 to 1."""
+        if self.heatmap_layer is not None:
+            self.heatmap_layer.opacity = float(np.clip(opacity, 0.0, 1.0))
+
+    def set_heatmap_threshold(self, fraction: float) -> None:
+        """Hide heatmap values below this fraction (0 to 1) of its range."""
+        if self.heatmap_layer is not None:
+            low, high = self.heatmap_layer.contrast_limits_range
+            cut = low + float(np.clip(fraction, 0.0, 0.99)) * (high - low)
+            self.heatmap_layer.contrast_limits = (cut, high)
+
+    def set_heatmap_colormap(self, name: str) -> None:
+        """Heatmap colormap, one of `OVERLAY_COLORMAPS`."""
+        if self.heatmap_layer is not None:
+            self.heatmap_layer.colormap = overlay_colormap(name)
+
+    def screenshot(self) -> NDArray[np.uint8]:
+        """(H, W, 4) uint8 RGBA of the canvas as shown."""
+        return np.asarray(self.qt_viewer.screenshot(flash=False))
+
+    def close_viewer(self) -> None:
+        """Close the reader and the napari canvas."""
+        self.clear()
+        self.qt_viewer.close()
+
+    def _make_current(self) -> None:
+        native = self.qt_viewer.canvas.native
+        if native.context() is not None:
+            native.makeCurrent()
