@@ -22,10 +22,11 @@ from app.storage import (
     get_case,
     latest_decision,
     recommendation,
+    record_criteria,
     record_decision,
 )
 from app.storage.models import CriterionStatus
-from tests.storage_fixtures import eligible_clinical, screened_case
+from tests.storage_fixtures import criteria_for, eligible_clinical, screened_case
 
 PASS, FAIL, UNKNOWN = CriterionStatus.PASS, CriterionStatus.FAIL, CriterionStatus.UNKNOWN
 
@@ -249,5 +250,20 @@ def test_the_version_column_catches_a_change_made_behind_the_session(
             {"id": eligible_case},
         )
         case.status = CaseStatus.DEFERRED
+    with storage_db.session() as session:
+        assert get_case(session, eligible_case).status is CaseStatus.PENDING
+
+
+def test_a_decision_between_orm_edits_in_one_transaction_stays_consistent(
+    storage_db: Database, eligible_case: int
+) -> None:
+    with storage_db.transaction() as session:
+        case = get_case(session, eligible_case)
+        before = case.version
+        record_decision(session, eligible_case, "eligible", reviewer="Dr A")
+        assert (case.status, case.version) == (CaseStatus.ELIGIBLE, before + 1)  # reloaded
+        changed = criteria_for(eligible_clinical(active_infection=True))
+        record_criteria(session, eligible_case, changed, actor="Dr A", reason="fever")
+        assert case.status is CaseStatus.PENDING
     with storage_db.session() as session:
         assert get_case(session, eligible_case).status is CaseStatus.PENDING

@@ -18,7 +18,12 @@ from app.storage.allocations import (
 from app.storage.audit import ChainReport, case_history, record_event, verify_chain
 from app.storage.cases import ensure_site, find_case, get_case, lock_case, resolve_case
 from app.storage.database import DB_URL_ENV, Database, default_database_url, open_database
-from app.storage.decisions import latest_decision, recommendation, record_decision
+from app.storage.decisions import (
+    DecisionRecord,
+    latest_decision,
+    recommendation,
+    record_decision,
+)
 from app.storage.errors import (
     CaseNotFoundError,
     ConflictError,
@@ -62,6 +67,7 @@ __all__ = [
     "DatabaseError",
     "Decision",
     "DecisionError",
+    "DecisionRecord",
     "EligibilityLike",
     "InputFileRecord",
     "Outcome",

@@ -101,7 +101,7 @@ def randomise(
         if case.allocation is not None:
             return _result(case.allocation, created=False)
         if expected_version is not None and case.version != expected_version:
-            raise ConflictError(conflict_message(case))
+            raise ConflictError(conflict_message(case.id, case.updated_by, case.updated_at))
         if case.status is not CaseStatus.ELIGIBLE:
             raise RandomisationError(
                 f"Case {case_id} is not confirmed eligible (status: {case.status}); only a "

@@ -156,9 +156,10 @@ def record_event(
     """
     connection = session.connection()
     head_seq, head_hash = connection.execute(_LOCK_HEAD).one()
+    now = utc_now()
     content = _content(
         seq=head_seq + 1,
-        occurred_at=utc_now(),
+        occurred_at=now,
         actor=actor,
         action=action,
         entity=entity,
@@ -171,8 +172,7 @@ def record_event(
         prev_hash=head_hash,
     )
     digest = event_hash(content)
-    row = {**content, "hash": digest}
-    row["occurred_at"] = datetime.fromisoformat(str(content["occurred_at"]))
+    row = {**content, "occurred_at": now, "hash": digest}
     connection.execute(_INSERT_EVENT, row)  # a trigger checks the link and moves the head
     return head_seq + 1
 

@@ -1,13 +1,15 @@
 """Finding, locking and touching cases; registering sites.
 
 Every edit of a case's record goes through `lock_case` (row lock, version check) and `touch`
-(who and when; bumps the case's version), so two reviewers can never silently overwrite each
-other: the second one gets a `ConflictError` naming the first and the time of the change.
+(who and when; the flush bumps the case's ``version_id_col``), so two reviewers can never
+silently overwrite each other: the second one gets a `ConflictError` naming the first and the
+time of the change. (`record_decision`, the hot path, does the same in two Core statements.)
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -74,11 +76,11 @@ def resolve_case(session: Session, reference: str) -> ScreeningCase:
     return matches[0]
 
 
-def conflict_message(case: ScreeningCase) -> str:
+def conflict_message(case_id: int, updated_by: str, updated_at: datetime) -> str:
     """ "Case X was changed by Y at T; reload it." """
     return (
-        f"Case {case.id} was changed by {case.updated_by} at "
-        f"{case.updated_at:%Y-%m-%d %H:%M:%S} UTC; reload it and redo your change."
+        f"Case {case_id} was changed by {updated_by} at "
+        f"{updated_at:%Y-%m-%d %H:%M:%S} UTC; reload it and redo your change."
     )
 
 
@@ -99,7 +101,7 @@ def lock_case(session: Session, case_id: int, *, expected_version: int | None) -
     if case is None:
         raise CaseNotFoundError(f"No case {case_id} in the database.")
     if expected_version is not None and case.version != expected_version:
-        raise ConflictError(conflict_message(case))
+        raise ConflictError(conflict_message(case.id, case.updated_by, case.updated_at))
     return case
 
 

@@ -10,14 +10,17 @@ rationale. Decisions are never changed: a new decision supersedes the previous o
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from app.rules.criteria import CRITERION_LABELS
 from app.storage.audit import record_event
-from app.storage.cases import lock_case, touch
-from app.storage.errors import DecisionError
+from app.storage.cases import conflict_message
+from app.storage.errors import CaseNotFoundError, ConflictError, DecisionError
 from app.storage.inputs import check_actor
 from app.storage.models import (
     CaseStatus,
@@ -25,11 +28,36 @@ from app.storage.models import (
     CriterionStatus,
     Decision,
     Outcome,
+    ScreeningCase,
 )
+from app.storage.types import utc_now
 
 RATIONALE_CHARS = 4000
+
+# Built once: the statements of the hot path.
+_LOCK_CASE = (
+    select(
+        ScreeningCase.status,
+        ScreeningCase.version,
+        ScreeningCase.updated_by,
+        ScreeningCase.updated_at,
+    )
+    .where(ScreeningCase.id == bindparam("case_id"))
+    .with_for_update()
+)
 _CRITERIA_STATUS = select(CriterionRecord.criterion_id, CriterionRecord.status).where(
     CriterionRecord.case_id == bindparam("case_id")
+)
+_INSERT_DECISION = insert(Decision).returning(Decision.id)
+_DECIDE_CASE = (
+    update(ScreeningCase)
+    .where(ScreeningCase.id == bindparam("case_key"), ScreeningCase.version == bindparam("seen"))
+    .values(
+        status=bindparam("status"),
+        updated_at=bindparam("at"),
+        updated_by=bindparam("by"),
+        version=ScreeningCase.version + 1,
+    )
 )
 
 
@@ -51,6 +79,21 @@ def recommendation(
     return Outcome.ELIGIBLE, ()
 
 
+@dataclass(frozen=True)
+class DecisionRecord:
+    """A stored decision (the columns of `Decision`)."""
+
+    id: int
+    case_id: int
+    outcome: Outcome
+    failed_criteria: list[str]
+    recommended: Outcome
+    overrides_recommendation: bool
+    rationale: str | None
+    reviewer: str
+    decided_at: datetime
+
+
 def record_decision(
     session: Session,
     case_id: int,
@@ -60,8 +103,12 @@ def record_decision(
     rationale: str | None = None,
     failed_criteria: Sequence[str] | None = None,
     expected_version: int | None = None,
-) -> Decision:
+) -> DecisionRecord:
     """Record a reviewer's decision on a case, with its audit event, in one transaction.
+
+    The hot path of the workstation: six Core statements (lock the case row, read the
+    criteria, insert the decision, update the case under its version, lock the chain head,
+    insert the event), no ORM flush.
 
     Args:
         session: A write session (`Database.transaction`).
@@ -77,6 +124,7 @@ def record_decision(
         DecisionError: for an unknown outcome, an override without a rationale, a screen
             failure without failed criteria, or a case that failed import or is randomised.
         ConflictError: if another reviewer changed the case since ``expected_version``.
+        CaseNotFoundError: if there is no such case.
     """
     reviewer = check_actor(reviewer)
     try:
@@ -88,10 +136,17 @@ def record_decision(
     text = (rationale or "").strip() or None
     if text is not None and len(text) > RATIONALE_CHARS:
         raise DecisionError(f"The rationale must be at most {RATIONALE_CHARS} characters.")
-    case = lock_case(session, case_id, expected_version=expected_version)
+    if session.new or session.dirty:
+        session.flush()  # pending ORM edits go first, under their own version check
+    connection = session.connection()
+    case = connection.execute(_LOCK_CASE, {"case_id": case_id}).one_or_none()
+    if case is None:
+        raise CaseNotFoundError(f"No case {case_id} in the database.")
+    if expected_version is not None and case.version != expected_version:
+        raise ConflictError(conflict_message(case_id, case.updated_by, case.updated_at))
     if case.status in (CaseStatus.FAILED, CaseStatus.RANDOMISED):
         raise DecisionError(f"Case {case_id} is {case.status}; it cannot be decided again.")
-    criteria = session.execute(_CRITERIA_STATUS, {"case_id": case_id})
+    criteria = connection.execute(_CRITERIA_STATUS, {"case_id": case_id})
     recommended, failing = recommendation((cid, status) for cid, status in criteria)
     reasons = _failed_reasons(chosen, failed_criteria, failing)
     overrides = chosen is not recommended or set(reasons) != set(failing)
@@ -101,7 +156,52 @@ def record_decision(
             + (f" (failed: {', '.join(failing)})" if failing else "")
             + "; give a rationale."
         )
-    decision = Decision(
+    now = utc_now()
+    values = {
+        "case_id": case_id,
+        "outcome": chosen,
+        "failed_criteria": list(reasons),
+        "recommended": recommended,
+        "overrides_recommendation": overrides,
+        "rationale": text,
+        "reviewer": reviewer,
+        "decided_at": now,
+    }
+    decision_id = connection.execute(_INSERT_DECISION, values).scalar_one()
+    updated = connection.execute(
+        _DECIDE_CASE,
+        {
+            "case_key": case_id,
+            "seen": case.version,
+            "status": CaseStatus(chosen.value),
+            "at": now,
+            "by": reviewer,
+        },
+    )
+    if updated.rowcount != 1:  # cannot happen under the row lock; kept as the version check
+        raise ConflictError(f"Case {case_id} was changed meanwhile; reload it.")
+    cached = session.identity_map.get(identity_key(ScreeningCase, case_id))
+    if cached is not None:
+        session.expire(cached)
+    record_event(
+        session,
+        actor=reviewer,
+        action="create",
+        entity="decision",
+        entity_id=decision_id,
+        case_id=case_id,
+        field="status",
+        old=case.status,
+        new={
+            "outcome": chosen,
+            "failed_criteria": list(reasons),
+            "recommended": recommended,
+            "overrides_recommendation": overrides,
+        },
+        reason=text,
+    )
+    return DecisionRecord(
+        id=decision_id,
         case_id=case_id,
         outcome=chosen,
         failed_criteria=list(reasons),
@@ -109,30 +209,8 @@ def record_decision(
         overrides_recommendation=overrides,
         rationale=text,
         reviewer=reviewer,
+        decided_at=now,
     )
-    old_status = case.status
-    case.status = CaseStatus(chosen.value)
-    touch(case, reviewer)
-    session.add(decision)
-    session.flush()
-    record_event(
-        session,
-        actor=reviewer,
-        action="create",
-        entity="decision",
-        entity_id=decision.id,
-        case_id=case_id,
-        field="status",
-        old=old_status,
-        new={
-            "outcome": chosen,
-            "failed_criteria": decision.failed_criteria,
-            "recommended": recommended,
-            "overrides_recommendation": overrides,
-        },
-        reason=text,
-    )
-    return decision
 
 
 def _failed_reasons(
