@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import tifffile
 from numpy.typing import NDArray
 
+from app.errors import Cancelled
 from app.slides import SlideReader, is_slide_file, open_slide
 
 
@@ -169,6 +171,20 @@ def test_thumbnail_is_the_exact_area_average(
         source = reader.read_region((0, 0), level, reader.info.level_dimensions[level])
     assert thumb.shape == (out_h, out_w, 3)
     assert np.abs(thumb - _exact_area_average(source, out_h, out_w)).max() <= 0.5 + 1e-6
+
+
+def test_thumbnail_reports_progress_and_can_be_cancelled(shared_data: Path) -> None:
+    single = shared_data / "wsi" / "TCGA-XK-AAJU_sm_single-level.dcm"  # 3236 x 2638, one level
+    seen: list[tuple[int, int]] = []
+    cancel = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+        cancel.set()  # stop after the first block
+
+    with open_slide(single) as reader, pytest.raises(Cancelled):
+        reader.thumbnail(256, progress=progress, cancel=cancel)
+    assert seen == [(1, 4)]  # 2 x 2 blocks of 2048 px
 
 
 def test_associated_images_only_on_request_and_no_pixels_in_json(svs: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
@@ -12,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 
+from app.progress import ProgressFn, check_cancel, no_progress
 from app.slides.info import SlideInfo
 from app.slides.multiscale import level_arrays
 from app.slides.tile_cache import DEFAULT_TILE_CACHE_BYTES, TileCache
@@ -131,12 +133,24 @@ class SlideReader(ABC):
         tile = self.read_region(self.level_location(level, x, y), level, size)
         return self.tile_cache.put(key, tile)
 
-    def thumbnail(self, max_size: int) -> NDArray[np.uint8]:
+    def thumbnail(
+        self,
+        max_size: int,
+        *,
+        progress: ProgressFn = no_progress,
+        cancel: threading.Event | None = None,
+    ) -> NDArray[np.uint8]:
         """The whole slide scaled to fit `max_size` x `max_size` pixels (never enlarged).
 
         Reads the coarsest level at least as large as the thumbnail, 2048 px square blocks at
         a time, and area-averages it exactly (each thumbnail pixel is the mean of the level
-        area it covers, fractional edge pixels weighted by their share).
+        area it covers, fractional edge pixels weighted by their share). A single-level slide
+        is read whole, so this can take a while: it reports blocks done and can be cancelled.
+
+        Args:
+            max_size: Longest side of the thumbnail in pixels.
+            progress: Called with (blocks read, blocks in all).
+            cancel: Set it to stop between blocks (`Cancelled` is raised).
 
         Returns:
             (h, w, 3) uint8 RGB with max(h, w) == min(`max_size`, level-0 size).
@@ -153,15 +167,20 @@ class SlideReader(ABC):
         )
         level_w, level_h = self.info.level_dimensions[level]
         sums = np.zeros((3, out_h, out_w), dtype=np.float64)
+        blocks = math.ceil(level_h / _THUMBNAIL_BLOCK_PX) * math.ceil(level_w / _THUMBNAIL_BLOCK_PX)
+        done = 0
         for y in range(0, level_h, _THUMBNAIL_BLOCK_PX):
             rows = _area_weights(level_h, out_h, y, min(_THUMBNAIL_BLOCK_PX, level_h - y))
             for x in range(0, level_w, _THUMBNAIL_BLOCK_PX):
+                check_cancel(cancel)
                 cols = _area_weights(level_w, out_w, x, min(_THUMBNAIL_BLOCK_PX, level_w - x))
                 region = self.read_region(
                     self.level_location(level, x, y), level, (cols.shape[1], rows.shape[1])
                 )
                 for channel in range(3):
                     sums[channel] += (cols @ (rows @ region[..., channel].astype(np.float32)).T).T
+                done += 1
+                progress(done, blocks)
         return np.rint(sums.transpose(1, 2, 0)).clip(0, 255).astype(np.uint8)
 
     def multiscale(self, tile_size: int = 256) -> list[da.Array]:
