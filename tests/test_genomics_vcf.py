@@ -312,3 +312,30 @@ def test_unreadable_files_are_refused(
     with pytest.raises(CaseImportError, match=words) as caught:
         read_gene_panel(path)
     assert name in caught.value.user_message
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_generator_vcfs_give_back_the_planted_alterations(tmp_path: Path, seed: int) -> None:
+    import datetime as dt
+
+    import numpy as np
+
+    from app.synth.generating_model import sample_features
+    from app.synth.vcf_writer import plan_variants, write_panel_vcf
+
+    rng = np.random.default_rng(seed)
+    features = sample_features(rng)
+    planted = plan_variants(features, rng)
+    path = write_panel_vcf(planted, tmp_path / "panel.vcf.gz", dt.date(2024, 1, 1))
+    panel = read_gene_panel(path)
+    truth = (
+        set(features.mutated_genes) | set(features.amplified_genes) | set(features.deleted_genes)
+    )
+    calls = panel.alteration_calls(HCC_PANEL_GENES)
+    assert {g for g, call in calls.items() if call == 1.0} == truth
+    assert [(v.gene, v.pos, v.vaf) for v in panel.variants] == [
+        (p.gene, p.pos, pytest.approx(p.allele_fraction) if p.allele_fraction else None)
+        for p in planted
+    ]
+    assert panel.genome_build == "GRCh38" and panel.unknown_genes(HCC_PANEL_GENES) == []
+    assert any("synthetic" in w for w in panel.warnings)
