@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, generate_frames
 from pydicom.uid import generate_uid
 
-from app.slides import is_dicom_wsi_file, open_slide
+from app.slides import group_wsi_files, is_dicom_wsi_file, open_slide
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,13 @@ def test_pyramid_metadata_matches_the_tags(pyramid_dir: Path) -> None:
     assert all(str(h.ImageType[2]) == "VOLUME" for h in headers) and info.associated_images == []
     assert sorted(info.files) == sorted(pyramid_dir.iterdir())
     assert info.warnings == []
+
+
+def test_files_group_by_series(pyramid_dir: Path, single_level: Path, shared_data: Path) -> None:
+    files = [*sorted(pyramid_dir.iterdir()), single_level]
+    mr = shared_data / "mri" / "single" / "MR-MONO2-8-16x-heart.dcm"
+    groups = group_wsi_files([mr, *reversed(files)])
+    assert sorted(groups) == sorted([sorted(pyramid_dir.iterdir()), [single_level]])
 
 
 def test_any_file_of_the_series_opens_the_whole_pyramid(pyramid_dir: Path) -> None:

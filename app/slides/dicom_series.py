@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +87,20 @@ def is_dicom_wsi_file(path: Path) -> bool:
     except CaseImportError:
         return False
     return header is not None and header.get("SOPClassUID") == WSI_SOP_CLASS_UID
+
+
+def group_wsi_files(paths: Sequence[Path]) -> list[list[Path]]:
+    """DICOM-WSI files grouped by series (SeriesInstanceUID), each group sorted; files that
+    are not DICOM-WSI are left out. Open a group with ``open_slide(group[0])``."""
+    groups: dict[str, list[Path]] = {}
+    for path in paths:
+        try:
+            header = read_dicom_header(path, _SERIES_TAGS)
+        except CaseImportError:
+            continue
+        if header is not None and header.get("SOPClassUID") == WSI_SOP_CLASS_UID:
+            groups.setdefault(str(header.get("SeriesInstanceUID", "")), []).append(path)
+    return [sorted(group) for group in groups.values()]
 
 
 def find_wsi_instances(path: Path) -> list[WsiInstance]:
