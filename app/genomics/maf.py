@@ -74,6 +74,9 @@ def read_maf(path: Path) -> GenePanel:
             f"'{path.name}': unknown Variant_Classification value(s) "
             f"{', '.join(sorted(unknown_terms))} count as 'other' (not an alteration)."
         )
+    log.debug(
+        "MAF: %d variants, %d unknown classification terms", len(variants), len(unknown_terms)
+    )
     return GenePanel(
         source=path,
         format="maf",

@@ -113,6 +113,7 @@ def read_vcf(path: Path) -> GenePanel:
         header_lines = None if is_bcf else _header_line_count(readable)
         variants, sample_count = _read_records(path, variant_file, header_lines, warnings)
         build = _genome_build(variant_file.header, warnings, path.name)
+    log.debug("VCF: %d variants, %d samples, build %s", len(variants), sample_count, build)
     return GenePanel(
         source=path,
         format="bcf" if is_bcf else "vcf",
