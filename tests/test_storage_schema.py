@@ -166,3 +166,23 @@ def test_a_busy_sqlite_database_is_a_clear_error_and_saves_nothing(
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(Site)) == 0
     db.dispose()
+
+
+@pytest.mark.parametrize("storage_url", [POSTGRES_ONLY], indirect=True)
+def test_a_dropped_idle_server_connection_is_replaced_before_use(
+    storage_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.storage.database as database
+
+    with storage_db.transaction() as session:
+        backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    admin = open_database(storage_db.engine.url.render_as_string(hide_password=False))
+    with admin.engine.begin() as conn:  # the server (or a firewall) drops the idle connection
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}).scalar()
+    admin.dispose()
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_S", 0.0)
+    with storage_db.transaction() as session:
+        session.add(Site(code="site-4", secret_fingerprint="0" * 16))
+        assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != backend
+    with storage_db.session() as session:
+        assert session.get(Site, "site-4") is not None

@@ -4,13 +4,15 @@ The URL comes from ``--db``, else ``$NEOADJ_DB_URL``, else SQLite at
 ``platformdirs.user_data_dir("neoadj")/neoadj.db``. SQLite connections run with WAL,
 ``synchronous=NORMAL``, foreign keys on and a busy timeout; its write transactions start with
 ``BEGIN IMMEDIATE`` so that writers queue rather than fail on a stale snapshot. PostgreSQL runs
-at READ COMMITTED; rows that must not be taken twice are locked (``SELECT ... FOR UPDATE``).
+at READ COMMITTED; rows that must not be taken twice are locked (``SELECT ... FOR UPDATE``);
+a pooled connection idle for 30 s is pinged before use.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,9 +23,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from app.storage.errors import ConflictError, DatabaseError
 
@@ -34,6 +37,8 @@ DB_URL_ENV = "NEOADJ_DB_URL"
 DB_FILENAME = "neoadj.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30.0
+PING_AFTER_IDLE_S = 30.0
+"""A server connection idle this long is pinged before use."""
 _BEGIN_OPTION = "neoadj_sqlite_begin"
 _MIGRATION_LOCK_KEY = 0x6E656F61646A  # "neoadj": serialises migrations of concurrent starts
 _READ_ONLY = "neoadj_read_only"
@@ -146,7 +151,10 @@ def open_database(url: str | None = None, *, migrate: bool = True, create: bool 
 def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url)
+        event.listen(engine, "checkin", _note_checkin)
+        event.listen(engine, "checkout", _ping_if_idle)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
@@ -155,6 +163,27 @@ def _create_engine(url: str) -> Engine:
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _note_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(
+    dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
+    """Ping a pooled server connection that sat idle (the server or a firewall may have
+    dropped it); a busy workstation saves without the extra round trip."""
+    idle_s = time.monotonic() - record.info.get("checked_in_at", time.monotonic())
+    if idle_s < PING_AFTER_IDLE_S:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+        dbapi_connection.rollback()
+    except Exception as exc:  # any failure: let the pool open a fresh connection
+        raise DisconnectionError(str(exc)) from exc
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: object) -> None:

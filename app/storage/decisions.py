@@ -35,18 +35,18 @@ from app.storage.types import utc_now
 RATIONALE_CHARS = 4000
 
 # Built once: the statements of the hot path.
-_LOCK_CASE = (
+_LOCK_CASE_WITH_CRITERIA = (  # one row per stored criterion (one with NULLs when none)
     select(
         ScreeningCase.status,
         ScreeningCase.version,
         ScreeningCase.updated_by,
         ScreeningCase.updated_at,
+        CriterionRecord.criterion_id,
+        CriterionRecord.status.label("criterion_status"),
     )
+    .outerjoin(CriterionRecord, CriterionRecord.case_id == ScreeningCase.id)
     .where(ScreeningCase.id == bindparam("case_id"))
-    .with_for_update()
-)
-_CRITERIA_STATUS = select(CriterionRecord.criterion_id, CriterionRecord.status).where(
-    CriterionRecord.case_id == bindparam("case_id")
+    .with_for_update(of=ScreeningCase)
 )
 _INSERT_DECISION = insert(Decision).returning(Decision.id)
 _DECIDE_CASE = (
@@ -106,7 +106,7 @@ def record_decision(
 ) -> DecisionRecord:
     """Record a reviewer's decision on a case, with its audit event, in one transaction.
 
-    The hot path of the workstation: six Core statements (lock the case row, read the
+    The hot path of the workstation: five Core statements (lock the case row and read its
     criteria, insert the decision, update the case under its version, lock the chain head,
     insert the event), no ORM flush.
 
@@ -139,15 +139,17 @@ def record_decision(
     if session.new or session.dirty:
         session.flush()  # pending ORM edits go first, under their own version check
     connection = session.connection()
-    case = connection.execute(_LOCK_CASE, {"case_id": case_id}).one_or_none()
-    if case is None:
+    rows = connection.execute(_LOCK_CASE_WITH_CRITERIA, {"case_id": case_id}).all()
+    if not rows:
         raise CaseNotFoundError(f"No case {case_id} in the database.")
+    case = rows[0]
     if expected_version is not None and case.version != expected_version:
         raise ConflictError(conflict_message(case_id, case.updated_by, case.updated_at))
     if case.status in (CaseStatus.FAILED, CaseStatus.RANDOMISED):
         raise DecisionError(f"Case {case_id} is {case.status}; it cannot be decided again.")
-    criteria = connection.execute(_CRITERIA_STATUS, {"case_id": case_id})
-    recommended, failing = recommendation((cid, status) for cid, status in criteria)
+    recommended, failing = recommendation(
+        (row.criterion_id, row.criterion_status) for row in rows if row.criterion_id is not None
+    )
     reasons = _failed_reasons(chosen, failed_criteria, failing)
     overrides = chosen is not recommended or set(reasons) != set(failing)
     if overrides and text is None:
