@@ -203,7 +203,8 @@ class ChainReport:
 def verify_chain(session: Session) -> ChainReport:
     """Re-hash every event in order and check the links, the head, the coverage and the guards.
 
-    Reads events in sequence order in batches; about 100,000 events per second.
+    Reads events in sequence order in batches of 2,000 (about 10,000 events per second on
+    the 2-core development machine).
     """
     problems: list[str] = []
     first_bad: int | None = None
