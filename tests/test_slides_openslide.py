@@ -236,3 +236,18 @@ def test_reader_is_a_context_manager_and_closes(svs: Path) -> None:
 )
 def test_is_slide_file_by_extension(name: str, expected: bool) -> None:
     assert is_slide_file(Path(name)) is expected
+
+
+def test_an_mrxs_slide_spans_its_data_folder(tmp_path: Path) -> None:
+    from app.slides.openslide_reader import _slide_files
+
+    index = tmp_path / "case.mrxs"
+    index.write_text("[GENERAL]\n", encoding="utf-8")
+    (tmp_path / "case").mkdir()
+    for name in ("Slidedat.ini", "Data0000.dat", "Index.dat"):
+        (tmp_path / "case" / name).write_bytes(b"x")
+    assert _slide_files(index, "mirax") == [
+        index,
+        *(tmp_path / "case" / n for n in ("Data0000.dat", "Index.dat", "Slidedat.ini")),
+    ]
+    assert _slide_files(index, "aperio") == [index]

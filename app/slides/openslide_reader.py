@@ -103,6 +103,14 @@ def _float_property(props: Mapping[str, str], key: str) -> float | None:
         return None
 
 
+def _slide_files(path: Path, vendor: str) -> list[Path]:
+    """The files a slide spans: an MRXS index also has a data folder of the same name."""
+    data = path.with_suffix("")
+    if vendor == "mirax" and data.is_dir():
+        return [path, *sorted(p for p in data.rglob("*") if p.is_file())]
+    return [path]
+
+
 class OpenSlideReader(SlideReader):
     """A slide read through OpenSlide, with OpenSlide's (shared) cache and our tile LRU.
 
@@ -150,7 +158,7 @@ class OpenSlideReader(SlideReader):
                 objective_power=_float_property(props, openslide.PROPERTY_NAME_OBJECTIVE_POWER),
                 associated_images=sorted(slide.associated_images),
                 warnings=warnings,
-                files=[path],
+                files=_slide_files(path, vendor),
             )
             super().__init__(info, tile_cache_bytes=tile_cache_bytes)
             self._smoke_read()
