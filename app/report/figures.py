@@ -59,9 +59,14 @@ def mri_figure(slices: Sequence[MriKeySlice], *, columns: int = 2) -> bytes:
     handles: list[Line2D] = [
         Line2D([], [], color="white", lw=1.0, ls="--", path_effects=_OUTLINE, label="50 % of peak"),
         Line2D([], [], color="white", lw=1.6, path_effects=_OUTLINE, label="80 % of peak"),
-        Line2D([], [], color="#00e5ff", lw=2.0, marker="|", ms=8, label="measured diameter"),
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    if any(key.line is not None for key in slices):
+        handles.append(
+            Line2D([], [], color="#00e5ff", lw=2.0, marker="|", ms=8, label="measured diameter")
+        )
+    fig.legend(
+        handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False
+    )
     if mappable is not None:
         bar = fig.colorbar(mappable, ax=axes, shrink=0.6, pad=0.02)
         bar.set_label("saliency, share of the series' peak |IG|", fontsize=8)

@@ -276,11 +276,17 @@ def key_slices(
             (s for s in series_list if s.series_instance_uid == measurement.series_instance_uid),
             None,
         )
-    out: list[MriKeySlice] = []
-    for series in sorted(series_list, key=lambda s: _PHASE_ORDER.get(str(s.phase), 99)):
+    ordered = sorted(series_list, key=lambda s: _PHASE_ORDER.get(str(s.phase), 99))
+    saliencies = []
+    for series in ordered:
         ig = None if maps is None else maps.mri_ig.get(series.series_instance_uid)
-        saliency = None if ig is None else _relative_saliency(ig, series.shape_zyx)
+        saliencies.append(None if ig is None else _relative_saliency(ig, series.shape_zyx))
+    common = _common_peak_slice(ordered, saliencies)
+    out: list[MriKeySlice] = []
+    for series, saliency in zip(ordered, saliencies, strict=True):
         z, reason, line = _choose_slice(series, saliency, measurement, measured)
+        if reason == "maximum saliency" and common is not None:
+            z, reason = common, "maximum saliency over all phases"
         out.append(
             MriKeySlice(
                 phase=str(series.phase),
@@ -295,6 +301,27 @@ def key_slices(
             )
         )
     return out
+
+
+def _common_peak_slice(
+    series: list[MriSeries], saliencies: list[NDArray[np.float32] | None]
+) -> int | None:
+    """The slice of largest saliency summed over every phase, when all phases share one grid.
+
+    One slice position for every phase lets the board compare the phases side by side.
+    """
+    maps = [m for m in saliencies if m is not None]
+    if not maps or len(maps) != len(series):
+        return None
+    first = series[0]
+    same_grid = all(
+        s.shape_zyx == first.shape_zyx and np.allclose(s.affine_zyx, first.affine_zyx, atol=0.01)
+        for s in series
+    )
+    if not same_grid:
+        return None
+    profile = sum(m.sum(axis=(1, 2)) for m in maps)
+    return int(np.argmax(profile))
 
 
 def _relative_saliency(
