@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# Batch-screening fixtures (session-scoped synthetic cases and checkpoint, shared by modules).
+from tests.screen_fixtures import secret_file, synthetic_cases, tiny_checkpoint  # noqa: F401
+
 # Database fixtures (every storage/audit/rules test on SQLite and PostgreSQL).
 from tests.storage_fixtures import site_secret, storage_db, storage_url  # noqa: F401
 
