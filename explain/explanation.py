@@ -37,6 +37,7 @@ from explain.modality_shapley import ModalityShapley, modality_shapley
 from explain.mri_saliency import (
     MRI_BASELINE,
     MriSaliency,
+    body_mask,
     gradcam_mri,
     integrated_gradients_mri,
 )
@@ -68,6 +69,10 @@ from inference.runner import prepare_inputs
 
 log = logging.getLogger(__name__)
 
+BODY_REGION = "body (voxels where the IG baseline is tissue)"
+"""Where MRI maps are compared in the randomisation check: outside the body the IG input and
+baseline nearly coincide, so every model's IG is about 0 there and the body outline alone
+would make any two maps look alike."""
 RANDOMISED_IG_STEPS = 8
 """IG steps for the randomised models of the sanity check (only their rank order is used)."""
 DICOM_SERIES_NUMBER_BASE = 9100
@@ -330,10 +335,23 @@ def _randomise_mri(
         return saliency.gradcam if m is model else gradcam_mri(tensors.with_model(m))
 
     groups = mri_layer_groups(model)
+    if tensors.mri is None:
+        raise ValueError("the case has no MRI")
+    body = body_mask(tensors.mri[0].cpu().numpy())
     checks = []
     for target, fn in (("mri_integrated_gradients", ig_map), ("mri_gradcam", cam_map)):
         t0 = time.perf_counter()
-        checks.append(cascading_randomisation(model, fn, groups, target=target, cancel=cancel))
+        checks.append(
+            cascading_randomisation(
+                model,
+                fn,
+                groups,
+                target=target,
+                region=body,
+                region_name=BODY_REGION,
+                cancel=cancel,
+            )
+        )
         timings[f"sanity_randomisation_{target}"] = time.perf_counter() - t0
     return checks
 
@@ -384,7 +402,7 @@ def _explain_slide(
     t0 = time.perf_counter()
     explanation.sanity.append(
         cascading_randomisation(
-            model, tile_map, slide_layer_groups(), target="slide_attribution", cancel=cancel
+            model, tile_map, slide_layer_groups(model), target="slide_attribution", cancel=cancel
         )
     )
     timings["sanity_randomisation_slide_attribution"] = time.perf_counter() - t0

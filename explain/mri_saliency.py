@@ -66,6 +66,15 @@ def tissue_baseline(volume: NDArray[np.float32]) -> NDArray[np.float32]:
     return base
 
 
+def body_mask(volume: NDArray[np.float32]) -> NDArray[np.bool_]:
+    """(Z, Y, X) bool: where the tissue baseline of a (P, Z, Y, X) volume is non-zero.
+
+    Outside it input and baseline nearly coincide, so every model's IG is close to 0 there.
+    """
+    mask: NDArray[np.bool_] = tissue_baseline(volume).max(axis=0) > 0
+    return mask
+
+
 def integrated_gradients_mri(
     case: CaseTensors,
     *,
