@@ -22,7 +22,7 @@ from app.hashing import sha256_bytes, sha256_file
 from app.imaging.dicom_import import load_mri
 from app.imaging.series import MriSeries
 from app.progress import ProgressFn, check_cancel, no_progress
-from app.slides import SlideInfo, is_slide_file, open_slide
+from app.slides import SlideInfo, group_wsi_files, is_slide_file, open_slide
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,14 @@ def load_case(
     for path in sorted(used):
         _record(case, path, "mri", hashes)
     done = len(files) + len(dicom)
-    slide_groups = [[p] for p in slides] + _group_dicom_slides(mri.other_images)
+    wsi_groups = group_wsi_files(mri.other_images)
+    in_groups = {p for g in wsi_groups for p in g}
+    case.skipped.extend(
+        (p, "DICOM image that is neither cross-sectional (MR/CT) nor a whole-slide image")
+        for p in mri.other_images
+        if p not in in_groups
+    )
+    slide_groups = [[p] for p in slides] + wsi_groups
     for group in slide_groups:
         check_cancel(cancel)
         _read_slide(case, group, hashes)
@@ -234,16 +241,8 @@ def _read_meta(case: Case, path: Path, hashes: dict[Path, tuple[str, int]]) -> N
     _record(case, path, "case_meta", hashes)
 
 
-def _group_dicom_slides(paths: Sequence[Path]) -> list[list[Path]]:
-    """DICOM whole-slide files grouped by folder (one pyramid per folder)."""
-    groups: dict[Path, list[Path]] = {}
-    for path in paths:
-        groups.setdefault(path.parent, []).append(path)
-    return [sorted(g) for g in groups.values()]
-
-
 def _read_slide(case: Case, group: list[Path], hashes: dict[Path, tuple[str, int]]) -> None:
-    target = group[0] if len(group) == 1 else group[0].parent
+    target = group[0]
     try:
         with open_slide(target) as reader:
             case.slides.append(reader.info)
