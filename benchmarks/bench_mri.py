@@ -1,4 +1,4 @@
-"""MRI series import (slices/s): ours vs a plain pydicom loop and SimpleITK, same files, same run."""
+"""MRI series import (slices/s): ours vs a plain pydicom loop and SimpleITK, in the same run."""
 
 from __future__ import annotations
 
@@ -69,7 +69,9 @@ def run(work: Path, shared_data: Path) -> list[Result]:
     t_ours = best_of(lambda: load_mri(files))
     t_loop = best_of(lambda: plain_pydicom_loop(files))
     t_sitk = best_of(lambda: sitk_series(big))
-    results.append(_row("MRI import, classic 300 slices", 300, t_ours, t_loop, 1.25, "pydicom loop"))
+    results.append(
+        _row("MRI import, classic 300 slices", 300, t_ours, t_loop, 1.25, "pydicom loop")
+    )
     results.append(_row("MRI import, classic 300 slices", 300, t_ours, t_sitk, 2.0, "SimpleITK"))
 
     liver = shared_data / "mri" / "liver_philips_s401_T2W_TRA_BH"
@@ -82,7 +84,9 @@ def run(work: Path, shared_data: Path) -> list[Result]:
     t_loop = best_of(lambda: plain_pydicom_loop(liver_files), 5)
     t_sitk = best_of(lambda: sitk_series(liver_only), 5)
     n = len(liver_files)
-    results.append(_row("MRI import, real liver 25 slices", n, t_ours, t_loop, 1.25, "pydicom loop"))
+    results.append(
+        _row("MRI import, real liver 25 slices", n, t_ours, t_loop, 1.25, "pydicom loop")
+    )
     results.append(_row("MRI import, real liver 25 slices", n, t_ours, t_sitk, 2.0, "SimpleITK"))
 
     enhanced = sorted((shared_data / "mri" / "enhanced_multiframe").glob("*.dcm"))
