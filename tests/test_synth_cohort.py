@@ -221,9 +221,15 @@ def test_slide_opens_in_openslide_with_levels_mpp_and_label(cohort: Path) -> Non
     slide = openslide.OpenSlide(layout.cohort_case_dir(cohort, "SYN-0001") / layout.SLIDE_PATH)
     try:
         assert slide.properties[openslide.PROPERTY_NAME_VENDOR] == "generic-tiff"
-        assert slide.level_dimensions == ((4096, 4096), (2048, 2048), (1024, 1024), (512, 512))
+        assert slide.level_dimensions == (
+            (4096, 4096),
+            (2048, 2048),
+            (1024, 1024),
+            (512, 512),
+            (256, 256),
+        )
         assert float(slide.properties[openslide.PROPERTY_NAME_MPP_X]) == pytest.approx(1.0)
-        assert slide.level_downsamples == pytest.approx((1.0, 2.0, 4.0, 8.0))
+        assert slide.level_downsamples == pytest.approx((1.0, 2.0, 4.0, 8.0, 16.0))
         assert "SYNTHETIC" in slide.properties[openslide.PROPERTY_NAME_COMMENT]
     finally:
         slide.close()

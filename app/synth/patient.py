@@ -18,6 +18,7 @@ import numpy as np
 
 from app import __version__
 from app.progress import check_cancel
+from app.slides.pyramid_writer import write_pyramidal_tiff
 from app.synth import layout
 from app.synth.centres import centre_by_code
 from app.synth.clinical_synth import make_clinical, sample_demographics
@@ -31,7 +32,6 @@ from app.synth.generating_model import (
 from app.synth.mri_phantom import PHASES, render_mri
 from app.synth.reproducible_files import save_json, save_mask_png, save_npz
 from app.synth.slide_phantom import MASK_DOWNSAMPLE, render_slide
-from app.synth.slide_tiff import write_pyramidal_tiff
 from app.synth.vcf_writer import plan_variants, write_panel_vcf
 
 SLIDE_MPP = 1.0
