@@ -12,7 +12,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from app.synth.cohort import DEFAULT_TRAIN_PATIENTS, generate_cohort, generate_demo
+from app.synth.cohort import (
+    DEFAULT_TRAIN_PATIENTS,
+    check_cohort_arguments,
+    generate_cohort,
+    generate_demo,
+)
 from app.synth.patient import DEMO_SLIDE_PX
 
 NAME = "synth"
@@ -61,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
 
+    check_cohort_arguments(args.out, args.patients, args.workers)
     console = Console(stderr=True)
     with Progress(
         "[progress.description]{task.description}",

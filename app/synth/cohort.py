@@ -69,6 +69,15 @@ def require_empty_folder(out: Path) -> None:
         raise ScreeningError(f"Output folder '{out}' is not empty; choose a new or empty folder.")
 
 
+def check_cohort_arguments(out: Path, train_patients: int, workers: int) -> None:
+    """Raise `ScreeningError` for a bad count or a non-empty output folder."""
+    if train_patients < 1:
+        raise ScreeningError(f"--patients must be at least 1, got {train_patients}")
+    if workers < 1:
+        raise ScreeningError(f"--workers must be at least 1, got {workers}")
+    require_empty_folder(out)
+
+
 def _auc(labels: Sequence[int], scores: Sequence[float]) -> float | None:
     if len(set(labels)) < 2:
         return None
@@ -199,11 +208,7 @@ def generate_cohort(
     Returns:
         Per-patient results and the Bayes-optimal AUC per split.
     """
-    if train_patients < 1:
-        raise ScreeningError(f"--patients must be at least 1, got {train_patients}")
-    if workers < 1:
-        raise ScreeningError(f"--workers must be at least 1, got {workers}")
-    require_empty_folder(out)
+    check_cohort_arguments(out, train_patients, workers)
     started = time.perf_counter()
     requests = _requests(train_patients, seed)
     results = _generate_all(requests, out, workers, progress, cancel)
