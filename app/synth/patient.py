@@ -20,11 +20,12 @@ from app import __version__
 from app.progress import check_cancel
 from app.slides.pyramid_writer import write_pyramidal_tiff
 from app.synth import layout
-from app.synth.centres import centre_by_code
+from app.synth.centres import Centre, centre_by_code
 from app.synth.clinical_synth import make_clinical, sample_demographics
 from app.synth.dicom_writer import PHASE_WORDS, MriStudyInfo, phase_delay_s, write_mri_study
 from app.synth.generating_model import (
     BenefitScores,
+    PatientFeatures,
     benefit_scores,
     demo_features,
     sample_features,
@@ -81,6 +82,127 @@ def _folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+MRI_MASK_ARRAYS = {
+    "tumour_labels": "(Z, Y, X) uint8: 0 none, i = tumour i (largest first)",
+    "liver": "(Z, Y, X) bool: liver incl. tumours and intrahepatic vessels",
+    "capsule": "(Z, Y, X) bool: enhancing capsule rims",
+    "necrosis": "(Z, Y, X) bool: central necrosis of tumour 1",
+    "thrombus": "(Z, Y, X) bool: portal-vein tumour thrombus",
+    "vessels": "(Z, Y, X) bool: aorta, IVC, portal vein",
+    "affine_zyx": "4x4: (z, y, x, 1) voxel index -> LPS mm",
+}
+"""Arrays of ``mri_tumour_mask.npz``, as documented in ``truth.json``."""
+
+
+def _write_mri(
+    features: PatientFeatures,
+    centre: Centre,
+    info: MriStudyInfo,
+    rng: np.random.Generator,
+    case_dir: Path,
+    truth_dir: Path,
+) -> dict[str, Any]:
+    """DICOM series and MRI masks; returns the MRI section of ``truth.json``."""
+    phantom = render_mri(features, centre.mri, rng)
+    written = write_mri_study(phantom, centre, info, case_dir / layout.MRI_DIR)
+    grid = phantom.grid
+    save_npz(
+        truth_dir / layout.MRI_MASK_NPZ,
+        {
+            "tumour_labels": phantom.tumour_labels,
+            "liver": phantom.liver,
+            "capsule": phantom.capsule,
+            "necrosis": phantom.necrosis,
+            "thrombus": phantom.thrombus,
+            "vessels": phantom.vessels,
+            "affine_zyx": grid.affine_zyx,
+        },
+    )
+    return {
+        "shared_grid": True,
+        "grid_note": "all phases share this grid and one FrameOfReferenceUID",
+        "shape_zyx": list(grid.shape_zyx),
+        "spacing_mm_zyx": list(grid.spacing_mm_zyx),
+        "origin_mm": list(grid.origin_mm),
+        "image_orientation_patient": [1, 0, 0, 0, 1, 0],
+        "affine_zyx": grid.affine_zyx.tolist(),
+        "frame_of_reference_uid": info.uid("frame-of-reference"),
+        "series": {
+            phase.value: {
+                "series_instance_uid": info.uid("series", phase.value),
+                "description": f"T1 {centre.mri.sequence} {PHASE_WORDS[phase]} SYNTHETIC",
+                "delay_after_bolus_s": phase_delay_s(phase, centre),
+                "files": len(written[phase]),
+            }
+            for phase in PHASES
+        },
+        "rescale_slope": centre.mri.rescale_slope,
+        "rescale_intercept": centre.mri.rescale_intercept,
+        "tumours": [
+            {"label": i, "centre_mm": list(t.centre_mm), "diameter_mm": t.diameter_mm}
+            for i, t in enumerate(phantom.tumours, start=1)
+        ],
+        "mask_file": layout.MRI_MASK_NPZ,
+        "mask_arrays": MRI_MASK_ARRAYS,
+    }
+
+
+def _write_slide(
+    features: PatientFeatures,
+    centre: Centre,
+    request: PatientRequest,
+    rng: np.random.Generator,
+    case_dir: Path,
+    truth_dir: Path,
+) -> dict[str, Any]:
+    """Pyramidal slide and slide masks; returns the slide section of ``truth.json``."""
+    slide = render_slide(features, centre.stain, rng, size_px=request.slide_size_px, mpp=SLIDE_MPP)
+    slide_path = case_dir / layout.SLIDE_PATH
+    slide_path.parent.mkdir(parents=True, exist_ok=True)
+    levels = write_pyramidal_tiff(
+        slide_path,
+        slide.rgb,
+        SLIDE_MPP,
+        f"SYNTHETIC H&E-like liver slide by neoadj synth {__version__}; not a real patient; "
+        f"case {request.case_id}, centre {centre.code}, mpp {SLIDE_MPP}",
+        quality=centre.stain.jpeg_quality,
+    )
+    save_mask_png(truth_dir / layout.SLIDE_TUMOUR_PNG, slide.tumour)
+    save_mask_png(truth_dir / layout.SLIDE_IMMUNE_PNG, slide.immune)
+    save_npz(
+        truth_dir / layout.SLIDE_MASKS_NPZ,
+        {
+            "tissue": slide.tissue,
+            "tumour": slide.tumour,
+            "necrosis": slide.necrosis,
+            "immune": slide.immune,
+            "downsample": np.array(MASK_DOWNSAMPLE),
+        },
+    )
+    return {
+        "file": layout.SLIDE_PATH,
+        "mpp": SLIDE_MPP,
+        "level_dimensions": [list(d) for d in levels],
+        "mask_downsample": MASK_DOWNSAMPLE,
+        "mask_note": f"one mask pixel = {MASK_DOWNSAMPLE} x {MASK_DOWNSAMPLE} level-0 px",
+        "tumour_mask": layout.SLIDE_TUMOUR_PNG,
+        "immune_mask": layout.SLIDE_IMMUNE_PNG,
+        "masks_npz": layout.SLIDE_MASKS_NPZ,
+        "measured": slide.measured,
+    }
+
+
+def _write_panel(
+    features: PatientFeatures, rng: np.random.Generator, file_date: dt.date, case_dir: Path
+) -> dict[str, Any]:
+    """Gene-panel VCF; returns the genomics section of ``truth.json``."""
+    variants = plan_variants(features, rng)
+    panel_path = case_dir / layout.PANEL_PATH
+    panel_path.parent.mkdir(parents=True, exist_ok=True)
+    write_panel_vcf(variants, panel_path, file_date)
+    return {"file": layout.PANEL_PATH, "variants": [v.to_dict() for v in variants]}
+
+
 def generate_patient(
     request: PatientRequest,
     case_dir: Path,
@@ -129,9 +251,6 @@ def generate_patient(
             "centre": centre.code,
         },
     )
-
-    check_cancel(cancel)
-    phantom = render_mri(features, centre.mri, rng_mri)
     info = MriStudyInfo(
         case_id=request.case_id,
         patient_name=f"SYNTHETIC^{'DEMO' if request.use_demo_features else request.case_id}",
@@ -141,54 +260,12 @@ def generate_patient(
         study_start=study_start,
         uid_entropy=(layout.GENERATOR, f"seed={request.seed}"),
     )
-    written = write_mri_study(phantom, centre, info, case_dir / layout.MRI_DIR)
-    grid = phantom.grid
-    save_npz(
-        truth_dir / layout.MRI_MASK_NPZ,
-        {
-            "tumour_labels": phantom.tumour_labels,
-            "liver": phantom.liver,
-            "capsule": phantom.capsule,
-            "necrosis": phantom.necrosis,
-            "thrombus": phantom.thrombus,
-            "vessels": phantom.vessels,
-            "affine_zyx": grid.affine_zyx,
-        },
-    )
-
     check_cancel(cancel)
-    slide = render_slide(
-        features, centre.stain, rng_slide, size_px=request.slide_size_px, mpp=SLIDE_MPP
-    )
-    slide_path = case_dir / layout.SLIDE_PATH
-    slide_path.parent.mkdir(parents=True, exist_ok=True)
-    levels = write_pyramidal_tiff(
-        slide_path,
-        slide.rgb,
-        SLIDE_MPP,
-        f"SYNTHETIC H&E-like liver slide by neoadj synth {__version__}; not a real patient; "
-        f"case {request.case_id}, centre {centre.code}, mpp {SLIDE_MPP}",
-        quality=centre.stain.jpeg_quality,
-    )
-    save_mask_png(truth_dir / layout.SLIDE_TUMOUR_PNG, slide.tumour)
-    save_mask_png(truth_dir / layout.SLIDE_IMMUNE_PNG, slide.immune)
-    save_npz(
-        truth_dir / layout.SLIDE_MASKS_NPZ,
-        {
-            "tissue": slide.tissue,
-            "tumour": slide.tumour,
-            "necrosis": slide.necrosis,
-            "immune": slide.immune,
-            "downsample": np.array(MASK_DOWNSAMPLE),
-        },
-    )
-
+    mri = _write_mri(features, centre, info, rng_mri, case_dir, truth_dir)
     check_cancel(cancel)
-    variants = plan_variants(features, rng_gene)
-    panel_path = case_dir / layout.PANEL_PATH
-    panel_path.parent.mkdir(parents=True, exist_ok=True)
-    write_panel_vcf(variants, panel_path, study_day)
-
+    slide = _write_slide(features, centre, request, rng_slide, case_dir, truth_dir)
+    check_cancel(cancel)
+    genomics = _write_panel(features, rng_gene, study_day, case_dir)
     truth: dict[str, Any] = {
         "synthetic": True,
         "generator": layout.GENERATOR,
@@ -202,56 +279,9 @@ def generate_patient(
         "label": label,
         "scores": scores.to_dict(),
         "features": features.to_dict(),
-        "mri": {
-            "shared_grid": True,
-            "grid_note": "all phases share this grid and one FrameOfReferenceUID",
-            "shape_zyx": list(grid.shape_zyx),
-            "spacing_mm_zyx": list(grid.spacing_mm_zyx),
-            "origin_mm": list(grid.origin_mm),
-            "image_orientation_patient": [1, 0, 0, 0, 1, 0],
-            "affine_zyx": grid.affine_zyx.tolist(),
-            "frame_of_reference_uid": info.uid("frame-of-reference"),
-            "series": {
-                phase.value: {
-                    "series_instance_uid": info.uid("series", phase.value),
-                    "description": f"T1 {centre.mri.sequence} {PHASE_WORDS[phase]} SYNTHETIC",
-                    "delay_after_bolus_s": phase_delay_s(phase, centre),
-                    "files": len(written[phase]),
-                }
-                for phase in PHASES
-            },
-            "rescale_slope": centre.mri.rescale_slope,
-            "rescale_intercept": centre.mri.rescale_intercept,
-            "tumours": [
-                {"label": i, "centre_mm": list(t.centre_mm), "diameter_mm": t.diameter_mm}
-                for i, t in enumerate(phantom.tumours, start=1)
-            ],
-            "mask_file": layout.MRI_MASK_NPZ,
-            "mask_arrays": {
-                "tumour_labels": "(Z, Y, X) uint8: 0 none, i = tumour i (largest first)",
-                "liver": "(Z, Y, X) bool: liver incl. tumours and intrahepatic vessels",
-                "capsule": "(Z, Y, X) bool: enhancing capsule rims",
-                "necrosis": "(Z, Y, X) bool: central necrosis of tumour 1",
-                "thrombus": "(Z, Y, X) bool: portal-vein tumour thrombus",
-                "vessels": "(Z, Y, X) bool: aorta, IVC, portal vein",
-                "affine_zyx": "4x4: (z, y, x, 1) voxel index -> LPS mm",
-            },
-        },
-        "slide": {
-            "file": layout.SLIDE_PATH,
-            "mpp": SLIDE_MPP,
-            "level_dimensions": [list(d) for d in levels],
-            "mask_downsample": MASK_DOWNSAMPLE,
-            "mask_note": f"one mask pixel = {MASK_DOWNSAMPLE} x {MASK_DOWNSAMPLE} level-0 px",
-            "tumour_mask": layout.SLIDE_TUMOUR_PNG,
-            "immune_mask": layout.SLIDE_IMMUNE_PNG,
-            "masks_npz": layout.SLIDE_MASKS_NPZ,
-            "measured": slide.measured,
-        },
-        "genomics": {
-            "file": layout.PANEL_PATH,
-            "variants": [v.to_dict() for v in variants],
-        },
+        "mri": mri,
+        "slide": slide,
+        "genomics": genomics,
     }
     save_json(truth_dir / layout.TRUTH_JSON, truth)
     return PatientResult(
