@@ -34,9 +34,7 @@ def _committed_cases(url: str) -> int:
     try:
         with engine.connect() as conn:
             has_table = conn.execute(
-                text(
-                    "SELECT count(*) FROM information_schema.tables WHERE table_name = 'prediction'"
-                )
+                text("SELECT to_regclass('prediction') IS NOT NULL")  # on the search path
                 if engine.dialect.name == "postgresql"
                 else text("SELECT count(*) FROM sqlite_master WHERE name = 'prediction'")
             ).scalar_one()
