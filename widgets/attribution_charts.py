@@ -23,7 +23,7 @@ class _Chart(FigureCanvasQTAgg):
         super().__init__(self.figure)
         self.setParent(parent)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumHeight(220)
+        self.setMinimumHeight(260)
         self.clear("Not explained yet.")
 
     def clear(self, note: str) -> None:
@@ -58,7 +58,11 @@ class GeneAttributionChart(_Chart):
             The genes drawn, top to bottom.
         """
         values = np.asarray(attribution, dtype=np.float64)
-        order = np.argsort(-np.abs(values), kind="stable")[:MAX_GENES]
+        order = np.argsort(-np.abs(values), kind="stable")
+        order = order[np.abs(values[order]) > 0.0][:MAX_GENES]  # unaltered genes add nothing
+        if order.size == 0:
+            self.clear("No gene moves the prediction (no attribution).")
+            return []
         shown = [genes[i] for i in order]
         self.figure.clear()
         ax = self.figure.add_subplot()
@@ -119,15 +123,14 @@ class ModalityChart(_Chart):
         colours.append("#444444")
         y = np.arange(len(labels))[::-1]
         ax.barh(y, widths, left=lefts, color=colours, edgecolor="black", linewidth=0.5)
-        ax.axvline(threshold, color="#d08000", linestyle="--", linewidth=1.2)
-        ax.text(
+        ax.axvline(
             threshold,
-            y[0] + 0.55,
-            f" threshold {threshold:.3f}",
-            color="#a06000",
-            fontsize=8,
-            va="bottom",
+            color="#d08000",
+            linestyle="--",
+            linewidth=1.2,
+            label=f"decision threshold {threshold:.3f}",
         )
+        ax.legend(loc="lower right", fontsize=8)
         ax.set_yticks(y, labels)
         ax.set_xlim(0.0, 1.0)
         ax.set_xlabel("probability of benefit")

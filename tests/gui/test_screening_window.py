@@ -204,7 +204,8 @@ def test_screening_end_to_end(
     # measure the tumour on the MRI and use it for the form
     viewer = mri.viewers[0]
     point = np.asarray(viewer.model.dims.point, dtype=np.float64)
-    viewer.add_line_world_mm(point + (0.0, 0.0, -30.0), point + (0.0, 0.0, 30.0))
+    half = np.array([0.0, 0.0, 30.0])  # a 60 mm line along x on the current slice
+    viewer.add_line_world_mm(point - half, point + half)
     qtbot.waitUntil(lambda: mri.use_button.isEnabled(), timeout=5_000)
     measurement = mri.use_as_tumour_diameter()
     assert measurement is not None and abs(measurement.diameter_mm - 60.0) < 0.5
