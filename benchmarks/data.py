@@ -60,3 +60,63 @@ def write_series(
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return sorted(paths)
+
+
+LARGE_SLIDE_PX = 50_176
+"""Edge of the generated benchmark slide: 196 tiles of 256 px, at least 50,000 px."""
+_TEXTURE_PX = 1024
+_TISSUE_BLOCK_PX = 8192
+
+
+def _he_texture(seed: int) -> np.ndarray:
+    """(1024, 1024, 3) uint8 H&E-like texture, periodic, from smoothed noise (deterministic)."""
+    rng = np.random.default_rng(seed)
+    noise = rng.random((_TEXTURE_PX // 8, _TEXTURE_PX // 8)).astype(np.float32)
+    coarse = np.kron(noise, np.ones((8, 8), dtype=np.float32))
+    coarse = (
+        coarse + np.roll(coarse, 4, 0) + np.roll(coarse, 4, 1) + np.roll(coarse, 4, (0, 1))
+    ) / 4
+    fine = rng.random((_TEXTURE_PX, _TEXTURE_PX)).astype(np.float32)
+    field = 0.9 * coarse + 0.1 * fine  # nuclei-like grain on a smooth stroma
+    pink, purple = np.array([232, 170, 200], np.float32), np.array([110, 60, 150], np.float32)
+    weight = np.clip((field - 0.35) * 2.5, 0.0, 1.0)[..., None]
+    return (pink * (1 - weight) + purple * weight).astype(np.uint8)
+
+
+def write_large_slide(path: Path, *, size_px: int = LARGE_SLIDE_PX, seed: int = 0) -> Path:
+    """A `size_px` x `size_px` pyramidal JPEG TIFF (app.slides.write_pyramidal_tiff).
+
+    Tissue (a periodic H&E-like texture) fills 8192 px blocks in a checkerboard; the other
+    blocks are white glass, as on a real slide. Deterministic: the same seed, the same bytes.
+    """
+    from app.slides import write_pyramidal_tiff
+
+    texture = np.tile(_he_texture(seed), (3, 3, 1))  # any 2048 px window, wrapped
+
+    def region(x: int, y: int, width: int, height: int) -> np.ndarray:
+        out = np.empty((height, width, 3), dtype=np.uint8)
+        for by in range(y, y + height, _TISSUE_BLOCK_PX):
+            for bx in range(x, x + width, _TISSUE_BLOCK_PX):
+                bh = min(y + height, (by // _TISSUE_BLOCK_PX + 1) * _TISSUE_BLOCK_PX) - by
+                bw = min(x + width, (bx // _TISSUE_BLOCK_PX + 1) * _TISSUE_BLOCK_PX) - bx
+                dst = out[by - y : by - y + bh, bx - x : bx - x + bw]
+                if (bx // _TISSUE_BLOCK_PX + by // _TISSUE_BLOCK_PX) % 2:
+                    dst[...] = 255
+                    continue
+                for ty in range(0, bh, _TEXTURE_PX):
+                    for tx in range(0, bw, _TEXTURE_PX):
+                        h, w = min(_TEXTURE_PX, bh - ty), min(_TEXTURE_PX, bw - tx)
+                        oy, ox = (by + ty) % _TEXTURE_PX, (bx + tx) % _TEXTURE_PX
+                        dst[ty : ty + h, tx : tx + w] = texture[oy : oy + h, ox : ox + w]
+        return out
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_pyramidal_tiff(
+        path,
+        region,
+        mpp=0.25,
+        description="SYNTHETIC benchmark slide",
+        size=(size_px, size_px),
+        quality=75,
+    )
+    return path

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
+import platformdirs
 import psutil
 
 HERE = Path(__file__).resolve().parent
+START_LOAD = os.getloadavg()
+"""Load average (1, 5, 15 min) when the harness was imported: how busy the machine was."""
 
 
 @dataclass
@@ -47,16 +51,18 @@ def best_of(fn: Callable[[], object], repeats: int = 3) -> float:
 
 
 def machine_description() -> str:
-    """CPU, cores, memory and Python of this machine."""
+    """CPU, cores, memory, Python and the load average at the start of the run."""
     mem_gib = psutil.virtual_memory().total / 2**30
     cpu = platform.processor() or platform.machine()
+    load = ", ".join(f"{v:.1f}" for v in START_LOAD)
     return (
         f"{cpu}, {psutil.cpu_count(logical=True)} logical cores, {mem_gib:.0f} GiB, "
-        f"Python {platform.python_version()}, {platform.platform()}"
+        f"Python {platform.python_version()}, {platform.platform()}; "
+        f"load average at start {load} (1, 5, 15 min)"
     )
 
 
-def _fmt(value: float | None) -> str:
+def fmt_value(value: float | None) -> str:
     if value is None:
         return "—"
     if abs(value) >= 100:
@@ -75,18 +81,34 @@ def markdown_table(results: list[Result]) -> str:
         unit = f" {r.unit}" if r.unit else ""
         note = f" ({r.note})" if r.note else ""
         lines.append(
-            f"| {r.metric}{note} | {_fmt(r.ours)}{unit} | {_fmt(r.reference)}{unit} | "
-            f"{_fmt(r.ratio)} | {r.target} | {verdict} |"
+            f"| {r.metric}{note} | {fmt_value(r.ours)}{unit} | {fmt_value(r.reference)}{unit} | "
+            f"{fmt_value(r.ratio)} | {r.target} | {verdict} |"
         )
     return "\n".join(lines)
 
 
 def write_results(results: list[Result], *, results_md: Path, results_json: Path) -> None:
     """Append the table to RESULTS.md (history) and overwrite results.json."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     block = f"\n## {stamp}\n\nMachine: {machine_description()}\n\n{markdown_table(results)}\n"
     if not results_md.exists():
         results_md.write_text("# Benchmark results\n\nAppended by `bash scripts/bench.sh`.\n")
     with results_md.open("a", encoding="utf-8") as fh:
         fh.write(block)
     results_json.write_text(json.dumps([r.to_json() for r in results], indent=2) + "\n")
+
+
+QUICK_ENV = "NEOADJ_BENCH_QUICK"
+CACHE_ENV = "NEOADJ_BENCH_CACHE"
+
+
+def is_quick() -> bool:
+    """Whether this is a ``--quick`` smoke run (fewer samples; figures are indicative only)."""
+    return os.environ.get(QUICK_ENV) == "1"
+
+
+def bench_cache_dir() -> Path:
+    """Where deterministic, expensive inputs are kept between runs ($NEOADJ_BENCH_CACHE)."""
+    folder = Path(os.environ.get(CACHE_ENV) or platformdirs.user_cache_dir("neoadj-bench"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
