@@ -203,16 +203,15 @@ class ScreeningForm(QWidget):
         self.table.setObjectName("criteriaTable")
         self.table.setHorizontalHeaderLabels(CRITERIA_COLUMNS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setWordWrap(True)
+        self.table.setWordWrap(False)  # one line per criterion; the full text is the tooltip
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.setMinimumHeight(300)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
-        # rows follow the wrapped text whenever the columns change width (first layout too)
-        header.sectionResized.connect(lambda *_: self.table.resizeRowsToContents())
         layout = QVBoxLayout(self)
         layout.addLayout(grid)
         layout.addWidget(self.scores_label)
@@ -398,7 +397,6 @@ class ScreeningForm(QWidget):
                     item.setBackground(QColor(STATUS_COLOURS[c.status]))
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.table.setItem(row, col, item)
-        self.table.resizeRowsToContents()
 
 
 def _where(m: TumourMeasurement) -> str:
