@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from app.errors import CheckpointError
 from app.synth.cohort import generate_demo
 from inference.checkpoint import (
     Checkpoint,
@@ -21,7 +22,8 @@ from inference.checkpoint import (
 from inference.input_spec import InputSpec
 from inference.model import ArchitectureConfig, NeoadjNet
 
-UNTRAINED_NOTE = "demo checkpoint absent: untrained model of the same architecture"
+UNTRAINED = "untrained model of the same architecture"
+UNTRAINED_NOTE = f"demo checkpoint absent: {UNTRAINED}"
 
 
 def demo_case(work: Path) -> Path:
@@ -36,7 +38,14 @@ def checkpoint_dir(work: Path) -> tuple[Path, str]:
     """(checkpoint folder, note): the demo checkpoint, else an untrained one (seed 0)."""
     shipped = default_checkpoint_dir()
     if (shipped / "manifest.json").is_file():
-        return shipped, "demo checkpoint"
+        try:
+            load_checkpoint(shipped, device="cpu")
+        except CheckpointError as exc:
+            note = f"demo checkpoint unusable ({exc.user_message}): {UNTRAINED}"
+        else:
+            return shipped, "demo checkpoint"
+    else:
+        note = UNTRAINED_NOTE
     out = work.parent / "_untrained_checkpoint"
     if not (out / "manifest.json").is_file():
         torch.manual_seed(0)
@@ -51,7 +60,7 @@ def checkpoint_dir(work: Path) -> tuple[Path, str]:
             metrics={},
             synthetic=True,
         )
-    return out, UNTRAINED_NOTE
+    return out, note
 
 
 def load_bench_checkpoint(work: Path) -> tuple[Checkpoint, str]:
