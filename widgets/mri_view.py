@@ -8,7 +8,7 @@ import logging
 import numpy as np
 from napari.layers import Image
 from numpy.typing import NDArray
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -40,10 +40,14 @@ class MriView(QWidget):
     tumour_measured = Signal(object)  # TumourMeasurement
     message = Signal(str)  # a short note for the status bar
     phases_changed = Signal()  # the user relabelled a series
+    viewers_ready = Signal()  # every series of the last set_series has its viewer
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.viewers: list[PhaseViewer] = []
+        self._pending: list[MriSeries] = []
+        self._generation = 0
+        self._columns = 1
         self.link = ViewerLink()
         self.tumour_measurement: TumourMeasurement | None = None
         self._last_line: tuple[PhaseViewer, int] | None = None
@@ -104,24 +108,56 @@ class MriView(QWidget):
         layout.addWidget(self.empty_label)
 
     # --- content --------------------------------------------------------------------
+    @property
+    def building(self) -> bool:
+        """True while viewers of the last `set_series` are still being made."""
+        return bool(self._pending)
+
     def set_series(self, series: list[MriSeries]) -> None:
-        """Show these series (replacing any shown before)."""
+        """Show these series (replacing any shown before).
+
+        Each napari viewer takes a good fraction of a second to make, in the GUI thread; they
+        are made one per event-loop turn so that the window keeps responding meanwhile.
+        `viewers_ready` is emitted when the last one exists.
+        """
         self.clear()
-        for i, s in enumerate(series):
-            viewer = PhaseViewer(s, self)
-            columns = 1 if len(series) == 1 else 2 if len(series) <= 4 else 3
-            self.grid.addWidget(viewer, i // columns, i % columns)
-            viewer.line_measured.connect(lambda length, v=viewer: self._on_line_measured(v, length))
-            viewer.phase_changed.connect(self._refresh_show_combo)
-            viewer.phase_changed.connect(self.phases_changed)
-            self.viewers.append(viewer)
-            self.link.add(viewer.model)
-        self.empty_label.setVisible(not series)
+        self._generation += 1
+        self._pending = list(series)
+        self._columns = 1 if len(series) == 1 else 2 if len(series) <= 4 else 3
+        self.empty_label.setVisible(True)
+        self.empty_label.setText("Loading MRI viewers..." if series else "No MRI series.")
+        if series:
+            generation = self._generation
+            QTimer.singleShot(0, lambda: self._build_next(generation))
+        else:
+            self.viewers_ready.emit()
+
+    def _build_next(self, generation: int) -> None:
+        if generation != self._generation or not self._pending:
+            return  # superseded by a later set_series or clear
+        series = self._pending[0]
+        i = len(self.viewers)
+        viewer = PhaseViewer(series, self)
+        self.grid.addWidget(viewer, i // self._columns, i % self._columns)
+        viewer.line_measured.connect(lambda length, v=viewer: self._on_line_measured(v, length))
+        viewer.phase_changed.connect(self._refresh_show_combo)
+        viewer.phase_changed.connect(self.phases_changed)
+        viewer.apply_preset(self.preset_combo.currentText())
+        viewer.set_measuring(self.measure_button.isChecked())
+        self.viewers.append(viewer)
+        self.link.add(viewer.model)
+        self._pending.pop(0)
         self._refresh_show_combo()
-        self.apply_preset(self.preset_combo.currentText())
+        if self._pending:
+            QTimer.singleShot(0, lambda: self._build_next(generation))
+        else:
+            self.empty_label.setVisible(False)
+            self.viewers_ready.emit()
 
     def clear(self) -> None:
-        """Remove every viewer."""
+        """Remove every viewer (and stop making any still pending)."""
+        self._generation += 1
+        self._pending = []
         self.link.clear()
         for viewer in self.viewers:
             self.grid.removeWidget(viewer)

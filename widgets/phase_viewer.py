@@ -34,7 +34,7 @@ PHASE_NAMES = {
     Phase.HEPATOBILIARY: "Hepatobiliary",
     Phase.UNKNOWN: "Unknown phase",
 }
-MEASURE_COLOR = "yellow"
+MEASURE_COLOR = "#00ff7f"  # spring green: stands out on grey MR and on warm overlays
 _WINDOW_DRAG_GAIN = 0.005  # fraction of the full intensity range per screen pixel
 
 
@@ -107,7 +107,7 @@ class PhaseViewer(QWidget):
             text={
                 "string": "{length_mm:.1f} mm",
                 "color": MEASURE_COLOR,
-                "size": 11,
+                "size": 12,
                 "anchor": "upper_left",
             },
         )

@@ -133,7 +133,8 @@ class SlideView(QWidget):
 
     def clear(self) -> None:
         """Remove the slide and its overlays, and close the reader."""
-        self.model.layers.clear()
+        if len(self.model.layers):  # napari's clear() runs a full gc.collect() even when empty
+            self.model.layers.clear()
         self.slide_layer = self.heatmap_layer = None
         self.heatmap_bar.setVisible(False)
         self.note_label.setVisible(False)

@@ -65,6 +65,7 @@ class TaskPanel(QWidget):
         """Show `task` and queue it in the global thread pool."""
         indicator = TaskIndicator(task, self)
         self._layout.addWidget(indicator)
+        indicator.show()  # at once, not on the next event-loop turn: Cancel must be clickable
         self._running[task] = indicator
         task.signals.cancelled.connect(lambda: self.message.emit(f"{task.title}: cancelled."))
         task.signals.finished.connect(lambda: self._finish(task))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,8 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from app.errors import Cancelled, ScreeningError
 
 log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.1
 
 
 class TaskSignals(QObject):
@@ -43,10 +46,11 @@ class CoreTask(QRunnable):
         self.signals = TaskSignals()
         self.cancel = threading.Event()
         self._fn, self._args = fn, args
+        self._last_report = float("-inf")
 
     def run(self) -> None:  # runs in a pool thread
         try:
-            result = self._fn(*self._args, progress=self.signals.progress.emit, cancel=self.cancel)
+            result = self._fn(*self._args, progress=self._report, cancel=self.cancel)
         except Cancelled:
             self.signals.cancelled.emit()
         except ScreeningError as exc:
@@ -60,6 +64,14 @@ class CoreTask(QRunnable):
             else:
                 self.signals.done.emit(result)
         self.signals.finished.emit()
+
+    def _report(self, done: int, total: int) -> None:
+        """Forward progress at most every `PROGRESS_INTERVAL_S` (and always the last step):
+        each report costs the GUI thread a repaint."""
+        now = time.monotonic()
+        if now - self._last_report >= PROGRESS_INTERVAL_S or (total > 0 and done >= total):
+            self._last_report = now
+            self.signals.progress.emit(done, total)
 
     def start(self, pool: QThreadPool | None = None) -> None:
         """Queue the task in `pool` (default: the global pool)."""

@@ -33,22 +33,20 @@ def window_presets(volume: NDArray[np.floating]) -> dict[str, tuple[float, float
         volume: (Z, Y, X) intensities.
 
     Returns:
-        "Full range": minimum to maximum; "Abdomen": 0.5th to 99.5th percentile of the body
-        voxels (every tissue visible, bright fat/fluid not clipped much); "Liver": a narrow
-        window centred on the body's median, 4 interquartile ranges wide (its low end never
-        below the minimum, so air stays black), for soft-tissue contrast inside the liver.
-        Every preset has high > low.
+        "Liver": 5th to 99th percentile of the body voxels, a soft-tissue window in which
+        parenchyma and lesions keep their contrast (only the brightest fat, fluid and vessels
+        clip); "Abdomen": 0.5th to 99.9th percentile, every tissue visible; "Full range":
+        minimum to maximum. Without a liver segmentation the liver window cannot centre on
+        the liver itself. Every preset has high > low.
     """
     if np.isfinite(volume).any():
         lo_full, hi_full = float(np.nanmin(volume)), float(np.nanmax(volume))
     else:
         lo_full, hi_full = 0.0, 1.0
-    body = _body_voxels(volume)
-    p_lo, q1, median, q3, p_hi = np.percentile(body, [0.5, 25, 50, 75, 99.5])
-    width = max(4.0 * float(q3 - q1), 1e-6)
+    p05, p5, p99, p999 = (float(v) for v in np.percentile(_body_voxels(volume), [0.5, 5, 99, 99.9]))
     presets = {
-        "Liver": (max(float(median) - width / 2, lo_full), float(median) + width / 2),
-        "Abdomen": (float(p_lo), float(p_hi)),
+        "Liver": (p5, p99),
+        "Abdomen": (p05, p999),
         "Full range": (lo_full, hi_full),
     }
     return {name: _nonempty(lo, hi) for name, (lo, hi) in presets.items()}

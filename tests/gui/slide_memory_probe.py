@@ -1,5 +1,5 @@
 """Run in a fresh process by test_slide_view: open a slide in the SlideView and pan across it
-at several zooms, measuring the process's peak memory (ru_maxrss high-water mark).
+at several zooms, measuring the process's peak memory (its VmHWM high-water mark).
 
 Usage: python -m tests.gui.slide_memory_probe SLIDE SCREENSHOT.png
 Prints one JSON object: baseline_mb, peak_mb, rss_after_mb, steps, seconds, max_step_s.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,12 @@ os.environ.setdefault("QT_API", "pyside6")
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """This process's resident-memory high-water mark (VmHWM) in MiB. Not ru_maxrss: Linux
+    carries that over from the parent through fork and exec (the big pytest process)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main(slide: Path, screenshot: Path) -> None:
