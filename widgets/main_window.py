@@ -1,0 +1,265 @@
+"""The workstation's main window: worklist, import, the case tabs, settings and the banner.
+
+Imports run off the GUI thread as `CoreTask`s with progress and Cancel in the status bar;
+core errors appear as readable messages. The window shows a case's pseudonymous id only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.case import Case, load_case
+from app.errors import CheckpointError
+from app.worklist import CaseEntry, CaseSource, CaseStatus, FolderCaseSource
+from widgets.banner import SyntheticBanner
+from widgets.case_view import CaseView
+from widgets.screening_workspace import ScreeningWorkspace
+from widgets.settings import AppSettings
+from widgets.settings_dialog import SettingsDialog
+from widgets.task_panel import TaskPanel
+from widgets.tasks import CoreTask
+from widgets.worklist_widget import WorklistWidget
+
+log = logging.getLogger(__name__)
+
+WINDOW_TITLE = "Neoadj-Net screening workstation"
+
+
+class MainWindow(QMainWindow):
+    """Worklist dock on the left, the open case in the middle, running tasks at the bottom."""
+
+    def __init__(
+        self, settings: AppSettings | None = None, source: CaseSource | None = None
+    ) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(WINDOW_TITLE)
+        self.settings = settings or AppSettings()
+        self.source: CaseSource = source or FolderCaseSource()
+        self.cases: dict[str, Case] = {}
+        self.current_key: str | None = None
+        self.import_tasks: dict[str, CoreTask] = {}
+        self.last_error: QMessageBox | None = None
+
+        self.tasks = TaskPanel()
+        self.statusBar().addPermanentWidget(self.tasks)
+        self.tasks.message.connect(self.show_message)
+        self.banner = SyntheticBanner()
+        self.case_view = CaseView(self.tasks)
+        self.case_view.error.connect(self.show_error)
+        self.case_view.message.connect(self.show_message)
+        self.placeholder = QLabel(
+            "No case open. Use File > Import case... or pick a case in the worklist."
+        )
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(self.case_view)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        for recent in self.settings.recent_cases():
+            self.source.add(recent.paths, label=recent.label)
+        self.worklist = WorklistWidget(self.source)
+        self.worklist.case_activated.connect(self.activate_case)
+        self.worklist_dock = QDockWidget("Worklist")
+        self.worklist_dock.setObjectName("worklistDock")
+        self.worklist_dock.setWidget(self.worklist)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.worklist_dock)
+
+        self._build_menus()
+        self.screening = ScreeningWorkspace(self)  # Model and Screening tabs, menu
+        self.resize(1500, 950)
+        self.settings.restore_window(self)
+        self.refresh_checkpoint_banner()
+
+    # --- menus ----------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.import_action = QAction("&Import case...", self)
+        self.import_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.import_action.triggered.connect(self.import_case_dialog)
+        file_menu.addAction(self.import_action)
+        self.recent_menu = file_menu.addMenu("Recent cases")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        settings_action = QAction("&Settings...", self)
+        settings_action.triggered.connect(self.open_settings)
+        file_menu.addAction(settings_action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.worklist_dock.toggleViewAction())
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_cases()
+        for item in recent:
+            action = self.recent_menu.addAction(item.label)
+            action.triggered.connect(lambda _=False, p=item.paths: self.open_case(p))
+        if not recent:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list").triggered.connect(
+                self.settings.clear_recent_cases
+            )
+
+    # --- cases ----------------------------------------------------------------------
+    def import_case_dialog(self) -> None:
+        """Ask for a case folder and import it."""
+        start = self.settings.last_import_dir
+        folder = QFileDialog.getExistingDirectory(
+            self, "Import case folder", str(start) if start else ""
+        )
+        if folder:
+            self.settings.last_import_dir = Path(folder).parent
+            self.open_case([Path(folder)])
+
+    def open_case(self, paths: Sequence[Path]) -> CoreTask | None:
+        """Import a case off the GUI thread (or show it if already imported).
+
+        Returns:
+            The import task, or None when the case was already imported or is importing.
+        """
+        entry = self.source.add(list(paths))
+        self.worklist.refresh(select_key=entry.key)
+        if entry.key in self.cases:
+            self.show_case(entry.key)
+            return None
+        if entry.key in self.import_tasks:
+            return None
+        entry.status, entry.message = CaseStatus.IMPORTING, ""
+        self.source.update(entry)
+        self.worklist.refresh(select_key=entry.key)
+        task = CoreTask("Importing case", load_case, list(entry.paths))
+        task.signals.done.connect(lambda case: self._on_imported(entry.key, case))
+        task.signals.failed.connect(lambda text: self._on_import_failed(entry.key, text))
+        task.signals.cancelled.connect(lambda: self._on_import_cancelled(entry.key))
+        task.signals.finished.connect(lambda: self.import_tasks.pop(entry.key, None))
+        self.import_tasks[entry.key] = task
+        self.tasks.start(task)
+        return task
+
+    def activate_case(self, key: str) -> None:
+        """Show an imported case, or import it."""
+        if key in self.cases:
+            self.show_case(key)
+            return
+        self.open_case(self.source.get(key).paths)
+
+    def show_case(self, key: str) -> None:
+        """Put an imported case on screen."""
+        case = self.cases[key]
+        if self.current_key != key:
+            self.current_key = key
+            self.case_view.set_case(case)
+        self.stack.setCurrentWidget(self.case_view)
+        self.banner.set_data_synthetic(case.synthetic)
+        self.setWindowTitle(f"{WINDOW_TITLE} - case {case.case_id}")
+
+    def _on_imported(self, key: str, case: object) -> None:
+        assert isinstance(case, Case)
+        entry = self._entry(key)
+        entry.label = case.case_id
+        entry.synthetic = case.synthetic
+        if not case.imported_anything:
+            entry.status = CaseStatus.FAILED
+            entry.message = "nothing importable"
+            self.source.update(entry)
+            self.worklist.refresh(select_key=key)
+            details = "\n".join(f"{p.name}: {m}" for p, m in case.errors[:10])
+            self.show_error("Import", f"Nothing could be imported from this case.\n{details}")
+            return
+        entry.status = CaseStatus.READY
+        entry.message = f"{len(case.errors)} problem(s)" if case.errors else ""
+        self.source.update(entry)
+        self.cases[key] = case
+        self.settings.add_recent_case(entry.paths, entry.label)
+        self.worklist.refresh(select_key=key)
+        self.show_case(key)
+        if case.errors:
+            self.show_message(
+                f"Case {case.case_id} imported with {len(case.errors)} problem(s); "
+                "see the Overview tab."
+            )
+
+    def _on_import_failed(self, key: str, text: str) -> None:
+        entry = self._entry(key)
+        entry.status, entry.message = CaseStatus.FAILED, text
+        self.source.update(entry)
+        self.worklist.refresh(select_key=key)
+        self.show_error("Import", text)
+
+    def _on_import_cancelled(self, key: str) -> None:
+        entry = self._entry(key)
+        entry.status, entry.message = CaseStatus.CANCELLED, ""
+        self.source.update(entry)
+        self.worklist.refresh(select_key=key)
+
+    def _entry(self, key: str) -> CaseEntry:
+        return self.source.get(key)
+
+    # --- settings, banner, messages --------------------------------------------------
+    def open_settings(self) -> None:
+        """Edit the settings (modal)."""
+        if SettingsDialog(self.settings, self).exec():
+            self.refresh_checkpoint_banner()
+
+    def refresh_checkpoint_banner(self) -> None:
+        """Flag a synthetic checkpoint (the configured one, else the shipped demo)."""
+        from inference.checkpoint import default_checkpoint_dir, read_manifest
+
+        folder = self.settings.checkpoint_dir or default_checkpoint_dir()
+        try:
+            synthetic = bool(read_manifest(folder).get("synthetic", False))
+        except CheckpointError as exc:
+            log.info("no usable checkpoint manifest: %s", exc.user_message)
+            synthetic = False
+        self.banner.set_checkpoint_synthetic(synthetic)
+
+    def show_message(self, text: str) -> None:
+        """A note in the status bar."""
+        self.statusBar().showMessage(text, 10_000)
+
+    def show_error(self, title: str, text: str) -> None:
+        """A readable error in a window-modal box that does not block the event loop."""
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self
+        )
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.open()
+        self.last_error = box
+        self.show_message(f"{title}: {text.splitlines()[0]}")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Remember the layout, stop running tasks and release viewers."""
+        self.settings.save_window(self)
+        self.settings.sync()
+        self.tasks.cancel_all()
+        QThreadPool.globalInstance().waitForDone(5_000)
+        self.case_view.close_views()
+        super().closeEvent(event)
