@@ -53,6 +53,7 @@ class CaseView(QWidget):
         layout.addWidget(self.tabs)
         self.mri_view.message.connect(self.message)
         self.mri_view.phases_changed.connect(self.volume_view.refresh_phase_names)
+        self.mri_view.viewers_ready.connect(self._on_mri_ready)
         self.slide_view.slide_combo.activated.connect(self._on_slide_chosen)
 
     def add_tab(self, widget: QWidget, title: str) -> int:
@@ -75,16 +76,22 @@ class CaseView(QWidget):
         """Show `case` in every tab; its first slide opens in the background."""
         self.case = case
         self.overview.set_case(case)
+        self.volume_view.set_series([])  # gets the series once napari's viewers exist
         self.mri_view.set_series(case.mri)
-        self.volume_view.set_series(case.mri)
         self.genomics_view.set_panels(case.genomics)
         self.slide_view.clear()
         self.slide_view.slide_combo.clear()
         for i, info in enumerate(case.slides):
             self.slide_view.slide_combo.addItem(f"Slide {i + 1} ({info.vendor})", i)
+        self.slide_view.slide_combo.setVisible(bool(case.slides))
         if case.slides:
             self.open_slide(0)
         self.case_changed.emit(case)
+
+    def _on_mri_ready(self) -> None:
+        # Only now may VTK make its GL context (napari has made its image layers first).
+        if self.case is not None:
+            self.volume_view.set_series(self.case.mri)
 
     def open_slide(self, index: int) -> CoreTask | None:
         """Open slide `index` of the case off the GUI thread, then show it."""

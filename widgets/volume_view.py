@@ -9,8 +9,9 @@ The saliency props live in a second renderer layer that shares the camera, so th
 through the anatomy (a maximum intensity projection would otherwise hide anything inside
 bright tissue).
 
-The VTK widget is created only when the tab is first shown, after napari's viewers have made
-their OpenGL objects (napari and VTK share GL state; see docs/stack.md).
+The VTK widget is created only when the tab is first shown with a series to render, after
+napari's viewers have made their OpenGL objects (napari and VTK share GL state; see
+docs/stack.md).
 """
 
 from __future__ import annotations
@@ -150,6 +151,9 @@ class VolumeView(QWidget):
         self.phase_combo.blockSignals(False)
         self.saliency_combo.setEnabled(False)
         self.empty_label.setVisible(not self.series)
+        if self.vtk_widget is not None:
+            self.vtk_widget.setVisible(bool(self.series))
+        self._ensure_vtk_widget()
         self._rebuild(reset=True)
 
     def refresh_phase_names(self) -> None:
@@ -186,9 +190,15 @@ class VolumeView(QWidget):
 
     # --- VTK ------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:
-        """Create the VTK widget the first time the tab is shown."""
+        """Create the VTK widget the first time the tab is shown with something to render."""
         super().showEvent(event)
-        if self.vtk_widget is None:
+        self._ensure_vtk_widget()
+
+    def _ensure_vtk_widget(self) -> None:
+        """Make the VTK widget once the tab is visible and a series exists: by then napari's
+        viewers of that series hold image layers, so napari has probed OpenGL in its own
+        context before VTK makes its context current (docs/stack.md)."""
+        if self.vtk_widget is None and self.series and self.isVisible():
             self._create_vtk_widget()
             self._rebuild(reset=True)
 

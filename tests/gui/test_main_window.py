@@ -265,6 +265,24 @@ def test_real_files_case(qtbot: QtBot, window: MainWindow, real_case: Path) -> N
     assert not any(str(header.PatientName) in text for text in _visible_texts(window))
 
 
+def test_3d_waits_for_a_case_with_mri(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, shared_data: Path, philips_dir: Path
+) -> None:
+    slide_only = tmp_path / "slide-only"
+    slide_only.mkdir()
+    (slide_only / "slide.svs").symlink_to(shared_data / "wsi" / "CMU-1-Small-Region.svs")
+    _import(qtbot, window, [slide_only])
+    window.case_view.show_tab("3D")
+    volume = window.case_view.volume_view
+    assert volume.vtk_widget is None and volume.empty_label.isVisible()
+    assert "No MRI" in window.case_view.mri_view.empty_label.text()
+    # With the 3D tab on screen, a case with MRI gets its VTK view only after napari's.
+    _import(qtbot, window, [philips_dir])
+    qtbot.waitUntil(lambda: volume.vtk_widget is not None, timeout=10_000)
+    assert len(window.case_view.mri_view.viewers) == 1
+    assert_not_blank(volume.screenshot())
+
+
 def test_cancelling_an_import_leaves_no_case_and_a_responsive_window(
     qtbot: QtBot, window: MainWindow, philips_dir: Path
 ) -> None:
