@@ -33,20 +33,22 @@ def window_presets(volume: NDArray[np.floating]) -> dict[str, tuple[float, float
         volume: (Z, Y, X) intensities.
 
     Returns:
-        "Liver": 5th to 99th percentile of the body voxels, a soft-tissue window in which
-        parenchyma and lesions keep their contrast (only the brightest fat, fluid and vessels
-        clip); "Abdomen": 0.5th to 99.9th percentile, every tissue visible; "Full range":
-        minimum to maximum. Without a liver segmentation the liver window cannot centre on
-        the liver itself. Every preset has high > low.
+        "Liver": from the minimum (air black) to the 98th percentile of the body voxels, so
+        soft tissue fills the grey scale and only fat, fluid and enhancing vessels clip
+        white; the low end stays at the minimum because the liver is among the darkest
+        tissues on T2 and would be clipped black by any body percentile. "Abdomen": minimum
+        to the 99.9th percentile, every tissue visible. "Full range": minimum to maximum.
+        Without a liver segmentation a window cannot centre on the liver itself. Every
+        preset has high > low.
     """
     if np.isfinite(volume).any():
         lo_full, hi_full = float(np.nanmin(volume)), float(np.nanmax(volume))
     else:
         lo_full, hi_full = 0.0, 1.0
-    p05, p5, p99, p999 = (float(v) for v in np.percentile(_body_voxels(volume), [0.5, 5, 99, 99.9]))
+    p98, p999 = (float(v) for v in np.percentile(_body_voxels(volume), [98, 99.9]))
     presets = {
-        "Liver": (p5, p99),
-        "Abdomen": (p05, p999),
+        "Liver": (lo_full, p98),
+        "Abdomen": (lo_full, p999),
         "Full range": (lo_full, hi_full),
     }
     return {name: _nonempty(lo, hi) for name, (lo, hi) in presets.items()}
