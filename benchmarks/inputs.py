@@ -41,7 +41,8 @@ def checkpoint_dir(work: Path) -> tuple[Path, str]:
         try:
             load_checkpoint(shipped, device="cpu")
         except CheckpointError as exc:
-            note = f"demo checkpoint unusable ({exc.user_message}): {UNTRAINED}"
+            reason = exc.user_message.replace(str(shipped / "manifest.json"), "its manifest")
+            note = f"demo checkpoint unusable ({reason}): {UNTRAINED}"
         else:
             return shipped, "demo checkpoint"
     else:
