@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
+    QFileDialog,
     QLabel,
     QListWidget,
     QTableWidget,
@@ -304,6 +305,22 @@ def test_cancelling_an_import_leaves_no_case_and_a_responsive_window(
         window.show_message("still alive")
     _import(qtbot, window, [philips_dir])
     assert window.worklist.status_of(key) is CaseStatus.READY
+
+
+def test_import_case_dialog_imports_the_chosen_folder(
+    qtbot: QtBot, window: MainWindow, philips_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def choose(parent: QWidget, caption: str, start: str) -> str:
+        asked.append(caption)
+        return str(philips_dir)
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(choose))
+    window.import_action.trigger()
+    assert asked == ["Import case folder"]
+    qtbot.waitUntil(lambda: len(window.cases) == 1, timeout=IMPORT_TIMEOUT_MS)
+    assert window.settings.last_import_dir == philips_dir.parent
 
 
 def test_import_errors_are_readable_messages(
