@@ -37,7 +37,7 @@ class InputSpec:
     grid_shape_zyx: tuple[int, int, int] = (24, 48, 48)
     grid_spacing_mm_zyx: tuple[float, float, float] = (6.0, 5.0, 5.0)
     tile_size_px: int = 64
-    tile_mpp: float = 2.0
+    tile_mpp: float = 4.0
     max_tiles: int = 64
     min_tissue_fraction: float = 0.5
     genes: tuple[str, ...] = HCC_PANEL_GENES

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 ARCHITECTURE_NAME = "NeoadjNet"
-ARCHITECTURE_VERSION = "1"
+ARCHITECTURE_VERSION = "2"
 """Bumped whenever a change makes older weights unloadable or meaningless."""
 
 MODALITIES: tuple[str, ...] = ("mri", "slide", "genes")
@@ -96,8 +96,11 @@ class NeoadjOutput(NamedTuple):
     modality_logits: Tensor | None = None
 
 
-def _norm_relu(channels: int) -> list[nn.Module]:
-    return [nn.GroupNorm(min(4, channels), channels), nn.ReLU(inplace=True)]
+def _relu() -> list[nn.Module]:
+    # No per-sample normalisation inside the encoders: GroupNorm over a tile or a volume
+    # would erase exactly what matters (how much of a tile is dark lymphocytes, how bright
+    # an arterial lesion is), so the convolutions see raw, globally scaled intensities.
+    return [nn.ReLU(inplace=True)]
 
 
 class MriBranch(nn.Module):
@@ -114,14 +117,14 @@ class MriBranch(nn.Module):
         c = config.mri_channels
         layers: list[nn.Module] = [
             nn.Conv3d(config.phases, c[0], kernel_size=3, stride=2, padding=1),
-            *_norm_relu(c[0]),
+            *_relu(),
         ]
         for i in range(1, len(c) - 1):
-            layers += [nn.Conv3d(c[i - 1], c[i], kernel_size=3, padding=1), *_norm_relu(c[i])]
+            layers += [nn.Conv3d(c[i - 1], c[i], kernel_size=3, padding=1), *_relu()]
             layers.append(nn.MaxPool3d(2))
         self.blocks = nn.Sequential(*layers)
         self.last_conv = nn.Conv3d(c[-2], c[-1], kernel_size=3, padding=1)
-        self.last_act = nn.Sequential(*_norm_relu(c[-1]))
+        self.last_act = nn.ReLU()
         self.project = nn.Linear(2 * c[-1], config.embed_dim)
 
     def forward(self, mri: Tensor) -> Tensor:
@@ -136,18 +139,19 @@ class MriBranch(nn.Module):
 class TileEncoder(nn.Module):
     """2D CNN for one tile: (T, 3, h, w) float in [0, 1] -> (T, embed_dim).
 
-    The first layer embeds 4x4-pixel patches (stride 4: one nucleus at 2 µm/px), the next
-    layers are stride-2 convolutions; pooling concatenates global mean and max.
+    The first layer embeds 4x4-pixel patches (stride 4: 16 µm at the demo's 4 µm/px, about a
+    lymphocyte cluster's grain), the next layers are stride-2 convolutions; pooling
+    concatenates global mean and max.
     """
 
     def __init__(self, config: ArchitectureConfig) -> None:
         super().__init__()
         c = config.tile_channels
-        layers: list[nn.Module] = [nn.Conv2d(3, c[0], kernel_size=4, stride=4), *_norm_relu(c[0])]
+        layers: list[nn.Module] = [nn.Conv2d(3, c[0], kernel_size=4, stride=4), *_relu()]
         for i in range(1, len(c)):
             layers += [
                 nn.Conv2d(c[i - 1], c[i], kernel_size=3, stride=2, padding=1),
-                *_norm_relu(c[i]),
+                *_relu(),
             ]
         self.features = nn.Sequential(*layers)
         self.project = nn.Linear(2 * c[-1], config.embed_dim)

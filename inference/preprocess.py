@@ -27,7 +27,7 @@ __all__ = ["ModelInputs", "model_grid_to_series", "prepare_case_inputs"]
 
 log = logging.getLogger(__name__)
 
-PREPROCESSING_VERSION = "1"
+PREPROCESSING_VERSION = "2"
 """Bumped whenever preprocessing changes its output for the same case and spec."""
 
 

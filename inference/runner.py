@@ -41,7 +41,8 @@ class Prediction:
         modalities_missing: Modalities absent or refused (their learned "absent" embedding
             stood in).
         device: "cpu" or "cuda".
-        timings_s: Seconds per step ("mri", "slide", "genes", "forward", "total").
+        timings_s: Seconds per step ("checkpoint" loading and verification, "mri",
+            "slide", "genes", "forward", "total").
         checkpoint: Identity of the checkpoint.
         flags: Warnings, one line each (missing modality or phase, no tissue...).
         synthetic_case: Whether the case is marked synthetic.
@@ -147,12 +148,12 @@ def predict_case(
     """
     t_start = time.perf_counter()
     ckpt = resolve_checkpoint(checkpoint, device)
+    checkpoint_s = time.perf_counter() - t_start
     check_cancel(cancel)
     inputs = prepare_inputs(case, ckpt, progress=progress, cancel=cancel)
     check_cancel(cancel)
     probability, forward_s = predict_inputs(ckpt, inputs)
-    timings = dict(inputs.timings_s)
-    timings["forward"] = forward_s
+    timings = {"checkpoint": checkpoint_s, **inputs.timings_s, "forward": forward_s}
     timings["total"] = time.perf_counter() - t_start
     flags = list(inputs.flags)
     if ckpt.info.synthetic:

@@ -1,6 +1,7 @@
 """Slide preprocessing: tissue detection on a thumbnail, then tiles at a fixed mpp, read lazily.
 
-Tissue is where the thumbnail's HSV saturation exceeds its Otsu threshold (and at least
+Tissue is where an overview image's (the coarsest pyramid level of at least 512 px, else a
+thumbnail) HSV saturation exceeds its Otsu threshold (and at least
 `MIN_TISSUE_SATURATION`, so that a blank slide has no tissue). Candidate tiles lie on a regular
 level-0 grid whose step is one tile at the spec's mpp; a candidate is kept when at least
 ``spec.min_tissue_fraction`` of it is tissue. At most ``spec.max_tiles`` are taken, evenly spaced
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 MIN_TISSUE_SATURATION = 0.08
 """Saturation below which a thumbnail pixel is never tissue (white glass is about 0.02)."""
 THUMBNAIL_MAX_PX = 1024
+OVERVIEW_MIN_PX = 512
 MIN_TILES = 4
 """Fewer usable tiles than this and the slide counts as having no tissue."""
 _MAX_COARSER = 1.25
@@ -128,8 +130,7 @@ def preprocess_slide(
             f"{spec.tile_mpp:.2f} µm/px: slide not used"
         )
     check_cancel(cancel)
-    thumb = np.asarray(reader.thumbnail(THUMBNAIL_MAX_PX))
-    mask = tissue_mask(thumb)
+    mask = tissue_mask(_overview(reader))
     width0, height0 = (int(v) for v in info.dimensions)
     extent0 = spec.tile_size_px * spec.tile_mpp / mpp0  # level-0 px per tile side
     positions = _candidate_tiles(mask, (width0, height0), extent0, spec.min_tissue_fraction)
@@ -149,6 +150,24 @@ def preprocess_slide(
         tiles[i] = _resize_tile(region[..., :3], spec.tile_size_px).transpose(2, 0, 1)
         progress(i + 1, len(positions))
     return SlideInput(tiles, positions.astype(np.int64), extent0, tissue_fraction)
+
+
+def _overview(reader: SlideSource) -> NDArray[np.uint8]:
+    """(h, w, 3) uint8 image of the whole slide for tissue detection.
+
+    The coarsest pyramid level whose longer side is at least `OVERVIEW_MIN_PX`, read in one
+    region when it is at most `THUMBNAIL_MAX_PX` * 4 on a side; otherwise the reader's
+    thumbnail of `THUMBNAIL_MAX_PX`.
+    """
+    info = reader.info
+    dims = [tuple(int(v) for v in d) for d in info.level_dimensions]
+    for level in range(len(dims) - 1, -1, -1):
+        w, h = dims[level]
+        if max(w, h) >= OVERVIEW_MIN_PX:
+            if max(w, h) <= 4 * THUMBNAIL_MAX_PX:
+                return np.asarray(reader.read_region((0, 0), level, (w, h)))[..., :3]
+            break
+    return np.asarray(reader.thumbnail(THUMBNAIL_MAX_PX))[..., :3]
 
 
 def _candidate_tiles(

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 work=${1:-$(mktemp -d /tmp/neoadj-demo-ckpt.XXXXXX)}
 seed=1
 patients=536
-epochs=${NEOADJ_DEMO_EPOCHS:-24}
+epochs=${NEOADJ_DEMO_EPOCHS:-30}
 if [ ! -f "$work/cohort/cohort.csv" ]; then
   .venv/bin/neoadj synth cohort "$work/cohort" --patients "$patients" --seed "$seed" --workers 2
 fi

@@ -34,7 +34,7 @@ JSON_KEYS = {
 @pytest.fixture(scope="module")
 def demo_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    generate_demo(out, slide_size_px=1024)
+    generate_demo(out, slide_size_px=4096)  # the cohort slides size
     return out / "case"
 
 

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputValidationError("--epochs and --batch-size must be at least 1")
     torch.set_num_threads(max(1, args.threads))
     device = select_device(args.device)
-    configure_determinism(args.seed)
+    configure_determinism(args.seed, strict=True)
     cohort = read_cohort(args.cohort)
     spec = InputSpec()
     arch = ArchitectureConfig(phases=len(spec.phases), genes=len(spec.genes))
