@@ -547,7 +547,11 @@ def explanation_json(
                 "logit_input": ig.logit_input,
                 "logit_baseline": ig.logit_baseline,
             },
-            "gradcam": {"layer": "mri_branch.last_conv", "upsampling": "trilinear"},
+            "gradcam": {
+                "layer": "mri_branch.last_conv",
+                "upsampling": "trilinear",
+                "signed": True,
+            },
         }
     return {
         "prediction": shapley.prediction,

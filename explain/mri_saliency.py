@@ -9,8 +9,11 @@ necrotic tumour, vessels, thrombus) rather than the presence of the body itself,
 has a zero baseline and so zero attribution.
 
 Grad-CAM (Selvaraju et al., ICCV 2017) reads the last 3D conv layer
-(``model.mri_branch.last_conv``), keeps the positive part and is upsampled trilinearly to the
-model grid. It mixes all phases (the layer sees them together), so it is one map per case.
+(``model.mri_branch.last_conv``) and is upsampled trilinearly to the model grid. It is kept
+signed: the model has one benefit logit, so positive values are evidence for benefit and
+negative values evidence against it (the paper's final ReLU would keep one side only, and
+leave an empty map whenever the MRI speaks against benefit). It mixes all phases (the layer
+sees them together), so it is one map per case.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class MriSaliency:
 
     Attributes:
         integrated_gradients: (P, Z, Y, X) float32 IG per phase, logit units.
-        gradcam: (Z, Y, X) float32 Grad-CAM, >= 0, arbitrary units.
+        gradcam: (Z, Y, X) float32 signed Grad-CAM, arbitrary units (+ towards benefit).
         ig: Step count, convergence delta and end-point logits of the IG run.
     """
 
@@ -98,7 +101,7 @@ def integrated_gradients_mri(
 
 
 def gradcam_mri(case: CaseTensors) -> NDArray[np.float32]:
-    """(Z, Y, X) Grad-CAM on ``model.mri_branch.last_conv``, upsampled to the model grid."""
+    """(Z, Y, X) signed Grad-CAM on ``model.mri_branch.last_conv``, upsampled to the model grid."""
     if case.mri is None:
         raise ValueError("the case has no MRI")
 
@@ -106,7 +109,7 @@ def gradcam_mri(case: CaseTensors) -> NDArray[np.float32]:
         return case.logits(mri=x)
 
     cam = LayerGradCam(forward, case.model.mri_branch.last_conv)
-    attr = cam.attribute(case.mri, relu_attributions=True)  # (1, 1, z', y', x')
+    attr = cam.attribute(case.mri, relu_attributions=False)  # (1, 1, z', y', x')
     up = LayerAttribution.interpolate(attr, tuple(case.mri.shape[2:]), "trilinear")
     out: NDArray[np.float32] = up[0, 0].detach().cpu().numpy().astype(np.float32)
     return out

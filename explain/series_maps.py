@@ -28,7 +28,7 @@ class SeriesSaliency:
         series: The source series (geometry: ``series.shape_zyx``, ``series.affine_zyx``).
         phase: The model input channel the series fed.
         integrated_gradients: (Z, Y, X) float32 IG of this phase, logit per model-grid voxel.
-        gradcam: (Z, Y, X) float32 Grad-CAM of the case (all phases), >= 0.
+        gradcam: (Z, Y, X) float32 signed Grad-CAM of the case (all phases).
         in_model_box: (Z, Y, X) bool, True where the model grid covers the series voxel.
     """
 

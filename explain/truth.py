@@ -2,7 +2,7 @@
 
 For each patient of a split (default: the external centre):
 
-- MRI: the fraction of attribution mass (|IG| summed over phases, and Grad-CAM) inside the
+- MRI: the fraction of attribution mass (|IG| summed over phases, and |Grad-CAM|) inside the
   tumour masks, against the tumours' volume fraction, both within the model box on the
   series grid (outside it the model sees nothing); their ratio is the enrichment (target
   >= 5). Pointing game: the voxel of largest attribution lies in a tumour (strict), or within
@@ -116,7 +116,7 @@ def map_truth(
 def mri_truth(
     series: Sequence[SeriesSaliency], tumour_labels: NDArray[np.uint8], mask_affine: NDArray[Any]
 ) -> dict[str, MapTruth]:
-    """IG (|IG| summed over the phases' series) and Grad-CAM against the tumour mask.
+    """|IG| (summed over the phases' series) and |Grad-CAM| against the tumour mask.
 
     Only series on the mask's grid (same shape and affine) are used.
 
@@ -137,7 +137,7 @@ def mri_truth(
     ig = np.sum([np.abs(s.integrated_gradients) for s in on_grid], axis=0)
     return {
         "integrated_gradients": map_truth(ig, tumour, in_box, spacing),
-        "gradcam": map_truth(on_grid[0].gradcam, tumour, in_box, spacing),
+        "gradcam": map_truth(np.abs(on_grid[0].gradcam), tumour, in_box, spacing),
     }
 
 
