@@ -139,6 +139,7 @@ def test_train_writes_a_loadable_checkpoint(
         main(["synth", "cohort", str(cohort), "--patients", "6", "--seed", "5", "--workers", "1"])
         == 0
     )
+    capsys.readouterr()  # the synth command's own summary
     out = tmp_path / "ckpt"
     code = main(
         [
