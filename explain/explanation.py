@@ -46,6 +46,7 @@ from explain.sanity import (
     additivity_check,
     cascading_randomisation,
     completeness_check,
+    effect_check,
     mri_layer_groups,
     slide_layer_groups,
 )
@@ -297,6 +298,8 @@ def _explain_mri(
     explanation.mri = saliency
     explanation.mri_transform = inputs.mri.transform
     explanation.sanity.append(completeness_check("mri_integrated_gradients", ig))
+    explanation.sanity.append(effect_check("mri_integrated_gradients", ig))
+    explanation.sanity.append(effect_check("mri_gradcam", ig))  # the same MRI content
     if randomisation_checks:
         steps.begin("mri_sanity")
         explanation.sanity.extend(_randomise_mri(saliency, tensors, timings, cancel))
@@ -385,6 +388,7 @@ def _explain_slide(
         width, height = case.slides[0].dimensions
         explanation.slide_dimensions_level0 = (int(width), int(height))
     explanation.sanity.append(completeness_check("slide_attribution", sal.ig))
+    explanation.sanity.append(effect_check("slide_attribution", sal.ig))
     if not randomisation_checks:
         return
     model = tensors.model

@@ -12,7 +12,9 @@ intensities), not by the model, and is shown as unreliable. Re-initialisation us
 own ``reset_parameters`` under a fixed seed, so the check is reproducible.
 
 Completeness (Integrated Gradients' axiom): ``|sum(attributions) - (f(input) -
-f(baseline))|`` in logit units must be below `IG_TOLERANCE_LOGIT`. Additivity of the modality
+f(baseline))|`` in logit units must be below `IG_TOLERANCE_LOGIT`. Effect: the amount IG
+distributes, ``|f(input) - f(baseline)|``, must reach `MIN_EFFECT_LOGIT` for the MRI and
+slide maps, else the map shows what the model hardly uses. Additivity of the modality
 Shapley values (probability units) must hold to `SHAPLEY_TOLERANCE`.
 """
 
@@ -22,7 +24,7 @@ import copy
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -41,6 +43,10 @@ RANDOMISATION_MAX_SPEARMAN = 0.5
 A choice, stated here: at 0.5 or above, the map of a network that learned nothing already
 reproduces most of the trained map's rank order, so what the map shows is driven by the
 input (intensities, edges, the body outline) rather than by what the model learned."""
+MIN_EFFECT_LOGIT = 0.05
+"""Least logit change between input and baseline for an IG map to mean something: about 1.2
+percentage points of probability around 0.5. Below it the model barely depends on the content
+the map shows (e.g. a branch that gives nearly the same embedding for every scan)."""
 SHAPLEY_TOLERANCE = 1e-9
 """Largest accepted additivity error of the modality Shapley values (probability units)."""
 RANDOMISATION_SEED = 20181203
@@ -55,12 +61,12 @@ class SanityCheck:
     """The outcome of one check.
 
     Attributes:
-        name: e.g. "randomisation", "completeness", "additivity".
+        name: "randomisation", "completeness", "effect" or "additivity".
         target: The explanation it vouches for ("mri_integrated_gradients", "mri_gradcam",
             "slide_attribution", "gene_attribution", "modality_shapley").
-        figure: The measured number (Spearman rho, or an error in the stated units).
-        threshold: The figure must be strictly below this to pass.
-        passed: ``figure < threshold``.
+        figure: The measured number (Spearman rho, or an amount in the stated units).
+        threshold: What the figure is compared with.
+        rule: "<" (passes when ``figure < threshold``) or ">=".
         units: Units of ``figure``.
         detail: Extra numbers (per-step correlations...).
     """
@@ -69,9 +75,16 @@ class SanityCheck:
     target: str
     figure: float
     threshold: float
-    passed: bool
+    rule: Literal["<", ">="]
     units: str
     detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the figure satisfies the rule (NaN never does)."""
+        if self.rule == "<":
+            return bool(self.figure < self.threshold)
+        return bool(self.figure >= self.threshold)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready mapping."""
@@ -80,6 +93,7 @@ class SanityCheck:
             "target": self.target,
             "figure": self.figure,
             "threshold": self.threshold,
+            "rule": self.rule,
             "passed": self.passed,
             "units": self.units,
             "detail": self.detail,
@@ -93,7 +107,7 @@ def completeness_check(target: str, ig: IgResult) -> SanityCheck:
         target,
         ig.delta,
         IG_TOLERANCE_LOGIT,
-        ig.delta < IG_TOLERANCE_LOGIT,
+        "<",
         "logit",
         {
             "n_steps": ig.n_steps,
@@ -103,15 +117,31 @@ def completeness_check(target: str, ig: IgResult) -> SanityCheck:
     )
 
 
+def effect_check(target: str, ig: IgResult) -> SanityCheck:
+    """The input's content must move the logit by at least `MIN_EFFECT_LOGIT` (vs baseline).
+
+    IG distributes ``f(input) - f(baseline)``; when that is tiny the model barely depends on
+    what the map shows, and the map is mostly numerical noise.
+    """
+    return SanityCheck(
+        "effect",
+        target,
+        abs(ig.logit_input - ig.logit_baseline),
+        MIN_EFFECT_LOGIT,
+        ">=",
+        "logit",
+        {"logit_input": ig.logit_input, "logit_baseline": ig.logit_baseline},
+    )
+
+
 def additivity_check(shapley: ModalityShapley) -> SanityCheck:
     """Shapley values add up to prediction - baseline (probability units)."""
-    err = shapley.additivity_error
     return SanityCheck(
         "additivity",
         "modality_shapley",
-        err,
+        shapley.additivity_error,
         SHAPLEY_TOLERANCE,
-        err < SHAPLEY_TOLERANCE,
+        "<",
         "probability",
     )
 
@@ -190,7 +220,7 @@ def cascading_randomisation(
         target,
         rho,
         RANDOMISATION_MAX_SPEARMAN,
-        rho < RANDOMISATION_MAX_SPEARMAN,
+        "<",
         "spearman",
         detail,
     )

@@ -12,6 +12,9 @@ For each patient of a split (default: the external centre):
   immune tiles (aggregate fraction >= `IMMUNE_TILE_FRACTION`).
 - Genes: per-gene |IG| averaged over patients; the planted genes (those in the generating
   model's gene term) should rank first.
+- Whether the model uses the tumour at all: the logit change when the tumour's voxels take
+  the IG baseline (tissue level), beside the change when the whole MRI does. A map cannot
+  point at a tumour the model ignores, so this separates a faithful map from a wrong one.
 
 Run as ``python -m explain.truth COHORT [--checkpoint DIR] [--patients N] [--json]``.
 """
@@ -36,15 +39,20 @@ from sklearn.metrics import roc_auc_score
 
 from app.case import load_case
 from app.genomics.hcc_panel import HCC_PANEL_GENES
+from app.imaging.series import MriSeries
 from app.progress import ProgressFn, check_cancel, no_progress
 from app.synth import layout
 from app.synth.generating_model import describe_generating_model
 from explain.explanation import Explanation, explain_case
+from explain.mri_saliency import tissue_baseline
 from explain.series_maps import SeriesSaliency
 from explain.slide_saliency import SlideSaliency
+from explain.tensors import CaseTensors
 from inference.checkpoint import Checkpoint
 from inference.cohort import read_cohort
-from inference.runner import resolve_checkpoint
+from inference.mri_grid import resample_to_grid
+from inference.preprocess import ModelInputs
+from inference.runner import prepare_inputs, resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +121,25 @@ def map_truth(
     )
 
 
+def on_mask_grid(
+    series: Sequence[SeriesSaliency], shape_zyx: tuple[int, ...], affine: NDArray[Any]
+) -> list[SeriesSaliency]:
+    """The series whose grid is the truth mask's (same shape and affine).
+
+    Raises:
+        ValueError: if there is none.
+    """
+    found = [
+        s
+        for s in series
+        if s.series.shape_zyx == tuple(shape_zyx)
+        and np.allclose(s.series.affine_zyx, affine, atol=1e-3)
+    ]
+    if not found:
+        raise ValueError("no saliency series lies on the truth mask's grid")
+    return found
+
+
 def mri_truth(
     series: Sequence[SeriesSaliency], tumour_labels: NDArray[np.uint8], mask_affine: NDArray[Any]
 ) -> dict[str, MapTruth]:
@@ -123,14 +150,7 @@ def mri_truth(
     Raises:
         ValueError: if no series lies on the mask's grid.
     """
-    on_grid = [
-        s
-        for s in series
-        if s.series.shape_zyx == tumour_labels.shape
-        and np.allclose(s.series.affine_zyx, mask_affine, atol=1e-3)
-    ]
-    if not on_grid:
-        raise ValueError("no saliency series lies on the truth mask's grid")
+    on_grid = on_mask_grid(series, tumour_labels.shape, mask_affine)
     tumour = tumour_labels > 0
     in_box = np.logical_and.reduce([s.in_model_box for s in on_grid])
     spacing = on_grid[0].series.spacing_mm_zyx
@@ -180,7 +200,51 @@ def slide_truth(
     }
 
 
-def patient_truth(explanation: Explanation, truth_dir: Path) -> dict[str, Any]:
+def tumour_occlusion(
+    checkpoint: Checkpoint,
+    inputs: ModelInputs,
+    reference: MriSeries,
+    tumour: NDArray[np.bool_],
+) -> dict[str, float]:
+    """Does the model use the tumour? Logit changes when MRI voxels take the IG baseline.
+
+    Args:
+        checkpoint: The model.
+        inputs: The case's prepared inputs (with MRI).
+        reference: A series on the grid of ``tumour``.
+        tumour: (Z, Y, X) bool tumour mask on ``reference``'s grid.
+
+    Returns:
+        ``delta_logit_tumour``: the tumour's voxels (every phase) set to the tissue baseline;
+        ``delta_logit_mri``: the whole MRI set to it (what IG distributes);
+        ``tumour_voxels``: tumour voxels on the model grid.
+    """
+    if inputs.mri is None:
+        raise ValueError("the case has no MRI input")
+    volume = inputs.mri.volume
+    on_grid = resample_to_grid(tumour.astype(np.float32), reference, inputs.mri.transform, order=0)
+    inside = on_grid > 0.5
+    base = tissue_baseline(volume)
+    occluded = volume.copy()
+    occluded[:, inside] = base[:, inside]
+    tensors = CaseTensors.from_inputs(
+        checkpoint.model, inputs, checkpoint.input_spec, checkpoint.device
+    )
+    device = checkpoint.device
+    with torch.no_grad():
+        f0 = float(tensors.logits()[0])
+        f_tumour = float(tensors.logits(mri=torch.from_numpy(occluded)[None].to(device))[0])
+        f_mri = float(tensors.logits(mri=torch.from_numpy(base)[None].to(device))[0])
+    return {
+        "delta_logit_tumour": f_tumour - f0,
+        "delta_logit_mri": f_mri - f0,
+        "tumour_voxels": float(inside.sum()),
+    }
+
+
+def patient_truth(
+    explanation: Explanation, truth_dir: Path, checkpoint: Checkpoint, inputs: ModelInputs
+) -> dict[str, Any]:
     """Every per-patient metric of one explained synthetic patient."""
     out: dict[str, Any] = {}
     if explanation.series:
@@ -191,6 +255,8 @@ def patient_truth(explanation: Explanation, truth_dir: Path) -> dict[str, Any]:
             | {"pointing_hit": v.pointing_hit, "pointing_hit_tolerant": v.pointing_hit_tolerant}
             for k, v in mri_truth(explanation.series, labels, affine).items()
         }
+        reference = on_mask_grid(explanation.series, labels.shape, affine)[0].series
+        out["mri"]["occlusion"] = tumour_occlusion(checkpoint, inputs, reference, labels > 0)
     if explanation.slide is not None:
         with np.load(truth_dir / layout.SLIDE_MASKS_NPZ) as masks:
             tumour, immune = masks["tumour"], masks["immune"]
@@ -226,6 +292,15 @@ def summarise(patients: list[dict[str, Any]]) -> dict[str, Any]:
             "median_enrichment": float(np.median([r["enrichment"] for r in rows])),
             "pointing_game": float(np.mean([r["pointing_hit"] for r in rows])),
             "pointing_game_tolerant": float(np.mean([r["pointing_hit_tolerant"] for r in rows])),
+        }
+    if mri:
+        summary["mri_tumour_occlusion"] = {
+            "median_abs_delta_logit_tumour": float(
+                np.median([abs(m["occlusion"]["delta_logit_tumour"]) for m in mri])
+            ),
+            "median_abs_delta_logit_mri": float(
+                np.median([abs(m["occlusion"]["delta_logit_mri"]) for m in mri])
+            ),
         }
     slides = [p["slide"] for p in patients if "slide" in p]
     if slides:
@@ -263,8 +338,12 @@ def evaluate_cases(
     for i, (case_id, case_dir, truth_dir) in enumerate(cases):
         check_cancel(cancel)
         case = load_case([case_dir], cancel=cancel)
-        explanation = explain_case(case, checkpoint, randomisation_checks=False, cancel=cancel)
-        rows.append({"case_id": case_id, **patient_truth(explanation, truth_dir)})
+        inputs = prepare_inputs(case, checkpoint, cancel=cancel)
+        explanation = explain_case(
+            case, checkpoint, inputs=inputs, randomisation_checks=False, cancel=cancel
+        )
+        row = patient_truth(explanation, truth_dir, checkpoint, inputs)
+        rows.append({"case_id": case_id, **row})
         progress(i + 1, len(cases))
     return rows
 
