@@ -1,0 +1,81 @@
+"""Explanations against the planted truth of external-centre synthetic patients (slow).
+
+Twelve patients of the external centre are generated exactly as the cohort generates them
+(seed 1, the stream indices after the 536 training patients) and explained with the demo
+checkpoint; the tumour masks, slide masks and planted genes come from the generator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from app.synth import layout
+from app.synth.centres import EXTERNAL_CENTRE
+from app.synth.cohort import DEFAULT_TRAIN_PATIENTS
+from app.synth.patient import PatientRequest, generate_patient
+from explain.truth import evaluate_cases, summarise
+from inference.checkpoint import default_checkpoint_dir, load_checkpoint
+
+PATIENTS = 12
+SEED = 1
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    torch.set_num_threads(2)
+    root = tmp_path_factory.mktemp("external")
+    cases: list[tuple[str, Path, Path]] = []
+    for k in range(PATIENTS):
+        index = DEFAULT_TRAIN_PATIENTS + k
+        case_id = layout.cohort_case_id(index)
+        request = PatientRequest(case_id, EXTERNAL_CENTRE.code, "external", SEED, index)
+        case_dir, truth_dir = root / "cases" / case_id, root / "truth" / case_id
+        generate_patient(request, case_dir, truth_dir)
+        cases.append((case_id, case_dir, truth_dir))
+    rows = evaluate_cases(cases, load_checkpoint(default_checkpoint_dir()))
+    return summarise(rows)
+
+
+MODEL_IGNORES_TUMOUR = pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "demo checkpoint 0.2.0 hardly reads the MRI: on these patients, setting the tumour "
+        "voxels to the tissue baseline changes the logit by a median 4e-6 and the whole MRI "
+        "by 7e-4 (IG enrichment 1.3x, pointing game 0/12); a faithful map cannot point at "
+        "what the model ignores. Remove this mark when a checkpoint that reads it passes."
+    ),
+)
+
+
+@MODEL_IGNORES_TUMOUR
+def test_mri_attribution_mass_concentrates_in_the_tumours(summary: dict[str, Any]) -> None:
+    ig = summary["mri_integrated_gradients"]
+    assert ig["enrichment_of_means"] >= 5.0, ig
+
+
+@MODEL_IGNORES_TUMOUR
+def test_mri_pointing_game(summary: dict[str, Any]) -> None:
+    ig = summary["mri_integrated_gradients"]
+    assert ig["pointing_game_tolerant"] >= 0.9, ig
+
+
+def test_slide_attention_prefers_tumour_and_immune_tiles(summary: dict[str, Any]) -> None:
+    slide = summary["slide"]  # AUROC 0.5 = attention blind to the tile's content
+    assert slide["auroc_attention_tumour"] >= 0.6, slide
+    assert slide["auroc_attention_immune"] >= 0.6, slide
+
+
+def test_planted_genes_rank_first(summary: dict[str, Any]) -> None:
+    genes = summary["genes"]
+    ranks = genes["planted_ranks"]
+    assert set(ranks) == {"TP53", "CTNNB1", "FGF19", "VEGFA"}
+    importance = genes["mean_abs_attribution"]
+    top3 = sorted(importance, key=lambda g: -importance[g])[:3]
+    assert set(top3) <= set(ranks), genes  # the three most important genes are planted ones
+    assert max(ranks.values()) <= len(importance) // 2, genes  # all in the upper half
