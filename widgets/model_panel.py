@@ -82,6 +82,12 @@ def describe_check(check: SanityCheck) -> str:
             f"{check.threshold:g}). It shows image contrast and edges more than what the model "
             "learned: do not read it as the model's reasons."
         )
+    if check.name == "effect":
+        return (
+            f"{what} is UNRELIABLE: the model's output hardly depends on this input (it moves "
+            f"by {check.figure:.2g} {check.units}, at least {check.threshold:g} needed), so the "
+            "map mostly shows noise: do not read it as the model's reasons."
+        )
     if check.name == "completeness":
         return (
             f"{what} is UNRELIABLE: the attributions do not add up to the model's output "
