@@ -445,7 +445,14 @@ def sanity_sentence(row: SanityRow) -> str:
     """A plain-language line on one sanity check."""
     what = TARGET_LABELS.get(row.target, row.target.replace("_", " "))
     if row.passed:
-        return f"{what}: {row.name} check passed ({row.figure:.3g} < {row.threshold:.3g})."
+        rule = ">=" if row.name == "effect" else "<"  # effect: the input must move the output
+        return f"{what}: {row.name} check passed ({row.figure:.3g} {rule} {row.threshold:.3g})."
+    if row.name == "effect":
+        return (
+            f"{what} is UNRELIABLE: the model's output hardly depends on this input (it moves "
+            f"by {row.figure:.2g} {row.units}, at least {row.threshold:.3g} needed), so the map "
+            "mostly shows noise: do not read it as the reason for the prediction."
+        )
     if row.name == "randomisation":
         return (
             f"{what} is UNRELIABLE: it hardly changed when the model's learned weights were "
