@@ -13,6 +13,7 @@ Attention says where the model looked, attribution what that pushed the logit to
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,9 @@ from numpy.typing import NDArray
 
 from explain.integrated import IG_STEP_SCHEDULE, IgResult, integrated_gradients
 from explain.tensors import CaseTensors
+
+_TILE_NAMESPACE = uuid.UUID("6f0e5a52-3c1b-5d2e-9a57-2f1d8b6c4e10")
+"""Namespace of the tiles' UUIDs (uuid5 of "x,y,extent")."""
 
 
 @dataclass(frozen=True)
@@ -152,9 +156,11 @@ def slide_heatmap(saliency: SlideSaliency, *, pixels_per_tile: int = 1) -> Slide
 def tiles_geojson(saliency: SlideSaliency) -> dict[str, Any]:
     """A GeoJSON FeatureCollection of the scored tiles, as QuPath imports it.
 
-    Each tile is a ``Polygon`` in level-0 pixel coordinates (x right, y down) with
-    ``properties`` ``{"objectType": "tile", "name", "measurements": {"attention",
-    "attribution", "attention_rank"}}``; rank 1 is the most attended tile.
+    Each tile is a ``Polygon`` in level-0 pixel coordinates (x right, y down), with a UUID
+    ``id`` derived from its position (QuPath keeps it as the object's ID) and ``properties``
+    ``{"objectType": "tile", "name", "isLocked", "measurements": {"attention", "attribution",
+    "attention_rank"}}`` (QuPath >= 0.4 reads measurements as an object); rank 1 is the most
+    attended tile.
     """
     extent = saliency.tile_extent_level0_px
     order = np.argsort(-saliency.attention, kind="stable")
@@ -170,7 +176,7 @@ def tiles_geojson(saliency: SlideSaliency) -> dict[str, Any]:
         features.append(
             {
                 "type": "Feature",
-                "id": f"tile-{i}",
+                "id": str(uuid.uuid5(_TILE_NAMESPACE, f"{x0:g},{y0:g},{extent:g}")),
                 "geometry": {"type": "Polygon", "coordinates": [ring]},
                 "properties": {
                     "objectType": "tile",

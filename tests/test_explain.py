@@ -12,6 +12,7 @@ import itertools
 import json
 import math
 import threading
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -288,6 +289,7 @@ def test_geojson_is_a_qupath_feature_collection_of_tiles(
     extent = inputs.slide.tile_extent_level0_px
     for feature, (x, y) in zip(geo["features"], inputs.slide.positions_level0_xy, strict=True):
         assert feature["type"] == "Feature"
+        uuid.UUID(feature["id"])  # QuPath keeps a UUID id as the object's ID
         assert feature["geometry"]["type"] == "Polygon"
         ring = np.asarray(feature["geometry"]["coordinates"][0])
         assert ring[0].tolist() == ring[-1].tolist()  # closed
