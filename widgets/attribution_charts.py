@@ -20,7 +20,7 @@ MAX_GENES = 15
 class _Chart(FigureCanvasQTAgg):
     def __init__(self, parent: QWidget | None = None) -> None:
         self.figure = Figure(figsize=(5, 3), layout="constrained")
-        super().__init__(self.figure)
+        super().__init__(self.figure)  # type: ignore[no-untyped-call]
         self.setParent(parent)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumHeight(260)
@@ -32,7 +32,7 @@ class _Chart(FigureCanvasQTAgg):
         ax = self.figure.add_subplot()
         ax.set_axis_off()
         ax.text(0.5, 0.5, note, ha="center", va="center", color="#555555")
-        self.draw_idle()
+        self.draw_idle()  # type: ignore[no-untyped-call]
 
 
 class GeneAttributionChart(_Chart):
@@ -79,7 +79,7 @@ class GeneAttributionChart(_Chart):
             color="#b00000" if unreliable else "black",
         )
         ax.tick_params(labelsize=8)
-        self.draw_idle()
+        self.draw_idle()  # type: ignore[no-untyped-call]
         return shown
 
 
@@ -136,5 +136,5 @@ class ModalityChart(_Chart):
         ax.set_xlabel("probability of benefit")
         ax.set_title("Modality contributions (Shapley values add up to the prediction)", fontsize=9)
         ax.tick_params(labelsize=8)
-        self.draw_idle()
+        self.draw_idle()  # type: ignore[no-untyped-call]
         return level

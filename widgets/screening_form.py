@@ -385,7 +385,7 @@ class ScreeningForm(QWidget):
         edited = self.edited_fields()
         self.table.setRowCount(len(result.criteria))
         for row, c in enumerate(result.criteria):
-            source = c.source
+            source: str = c.source
             if source == "entered":
                 changed = edited & set(CRITERION_FIELDS.get(c.id, ()))
                 source = "entered (edited here)" if changed else "entered (clinical data)"
