@@ -320,7 +320,15 @@ class VolumeView(QWidget):
         return np.ascontiguousarray(pixels[::-1])
 
     def close_vtk(self) -> None:
-        """Release the render window and remove its widget (call before the view goes)."""
+        """Release the render window and delete its widget now (call before the view goes).
+
+        The render window keeps its own X display connection until it is destroyed. The
+        widget's observers (bound methods on the interactor and the render window) form a
+        reference cycle with it, so a `deleteLater` left it alive until a garbage collection;
+        if none came before the display server went (as under pytest-xvfb), its destructor
+        closed a dead connection at interpreter exit and the process died (SIGSEGV). Hence the
+        observers are removed and the widget is unparented: it goes with its last reference.
+        """
         widget, self.vtk_widget = self.vtk_widget, None
         self.renderer = self.overlay_renderer = None
         self._volume, self._saliency_props = None, []
@@ -328,8 +336,10 @@ class VolumeView(QWidget):
         if widget is not None:
             widget.hide()  # no paint event may reach a finalized render window
             widget.Finalize()  # type: ignore[no-untyped-call]
+            widget.RemoveAllObservers()  # the interactor's (the widget forwards to it)
+            widget.GetRenderWindow().RemoveAllObservers()  # type: ignore[no-untyped-call]
             self._layout.removeWidget(widget)
-            widget.deleteLater()
+            widget.setParent(None)  # owned by this reference alone: deleted on return
 
     def _series_by_uid(self, series_uid: str) -> MriSeries:
         for s in self.series:
