@@ -16,10 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from app.case import load_case
-from app.errors import InputValidationError
+from app.commands.model_case import add_model_arguments, load_model_case
 from explain.explanation import explain_case, write_explanation
 from inference.runner import resolve_checkpoint
 
@@ -29,25 +26,14 @@ HELP = "explain a prediction (saliency maps, attributions, sanity checks) into a
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line options of ``neoadj explain``."""
-    parser.add_argument("case", type=Path, help="case folder")
+    add_model_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="folder for the artefacts")
-    parser.add_argument(
-        "--checkpoint", type=Path, default=None, help="checkpoint folder (default: the demo one)"
-    )
-    parser.add_argument("--device", choices=("cpu", "cuda"), default=None)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
     """Import the case, explain its prediction, write the artefacts, print a summary."""
-    torch.set_num_threads(max(1, args.threads))
     t0 = time.perf_counter()
-    case = load_case([args.case])
-    load_s = time.perf_counter() - t0
-    if not case.imported_anything:
-        problems = "; ".join(msg for _, msg in case.errors[:3]) or "no MRI, slide or gene panel"
-        raise InputValidationError(f"'{args.case}' has nothing the model can read ({problems})")
+    case, load_s = load_model_case(args)
     checkpoint = resolve_checkpoint(args.checkpoint, args.device)
     explanation = explain_case(case, checkpoint)
     explanation.timings_s = {"load_case": load_s, **explanation.timings_s}

@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from pathlib import Path
 
-import torch
-
-from app.case import load_case
-from app.errors import InputValidationError
+from app.commands.model_case import add_model_arguments, load_model_case
 from inference.runner import predict_case
 
 NAME = "predict"
@@ -24,24 +19,12 @@ HELP = "predict benefit from neoadjuvant therapy for one case"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line options of ``neoadj predict``."""
-    parser.add_argument("case", type=Path, help="case folder")
-    parser.add_argument(
-        "--checkpoint", type=Path, default=None, help="checkpoint folder (default: the demo one)"
-    )
-    parser.add_argument("--device", choices=("cpu", "cuda"), default=None)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_model_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Import the case, predict, print the result."""
-    torch.set_num_threads(max(1, args.threads))
-    t0 = time.perf_counter()
-    case = load_case([args.case])
-    load_s = time.perf_counter() - t0
-    if not case.imported_anything:
-        problems = "; ".join(msg for _, msg in case.errors[:3]) or "no MRI, slide or gene panel"
-        raise InputValidationError(f"'{args.case}' has nothing the model can read ({problems})")
+    case, load_s = load_model_case(args)
     prediction = predict_case(case, args.checkpoint, device=args.device)
     prediction.timings_s = {"load_case": load_s, **prediction.timings_s}
     prediction.timings_s["total"] += load_s
