@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.conftest import REPO_ROOT
 
 CORE_DIRS = ("app", "inference", "explain")
-GUI_ENTRY_MODULES = {"app/commands/gui_cmd.py"}
+GUI_ENTRY_MODULES = {"app/gui.py"}
 FORBIDDEN = ("PySide6", "PyQt5", "PyQt6", "qtpy", "napari", "vtk", "vtkmodules", "widgets")
 
 

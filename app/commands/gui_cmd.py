@@ -1,14 +1,12 @@
 """``neoadj gui [CASE_DIR...]``: open the workstation window, optionally on a case.
 
-This is the one module of ``app/`` that may import Qt (and only inside `run`, so that the
-other commands never load it).
+The window itself lives in `app.gui` (the one module of ``app/`` that imports Qt), imported
+only inside `run` so that the other commands never load Qt.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
 from app.errors import CaseImportError
@@ -27,20 +25,6 @@ def run(args: argparse.Namespace) -> int:
     missing = [p for p in args.case if not p.exists()]
     if missing:
         raise CaseImportError(f"'{missing[0]}' does not exist.")
-    os.environ.setdefault("QT_API", "pyside6")
-    from PySide6.QtWidgets import QApplication
+    from app.gui import open_window
 
-    from widgets.app import create_application, load_style
-    from widgets.main_window import MainWindow
-    from widgets.startup_probe import StartupProbe
-
-    existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else create_application(sys.argv[:1])
-    load_style(app)
-    window = MainWindow()
-    probe = StartupProbe.from_environment(window)  # only for the installer's smoke test
-    window.show()
-    task = window.open_case(list(args.case)) if args.case else None
-    if probe is not None:
-        probe.start(task)
-    return int(app.exec())
+    return open_window(list(args.case))
