@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from captum.attr import LayerAttribution, LayerGradCam
+from captum.attr import LayerAttribution
 from numpy.typing import NDArray
 from skimage.filters import threshold_otsu
 from torch import Tensor
@@ -101,18 +101,58 @@ def integrated_gradients_mri(
 
 
 def gradcam_mri(case: CaseTensors) -> NDArray[np.float32]:
-    """(Z, Y, X) signed Grad-CAM on ``model.mri_branch.last_conv``, upsampled to the model grid."""
+    """(Z, Y, X) signed Grad-CAM on ``model.mri_branch.last_conv``, upsampled to the model grid.
+
+    The map is Captum's ``LayerGradCam`` on that layer (``relu_attributions=False``): the
+    layer's (1, C, z', y', x') output A and dlogit/dA, computed without re-running the graph
+    below the layer with gradients. The MRI branch up to ``last_conv`` and the slide and gene
+    embeddings run once without gradients (they are constants for dlogit/dA); only the layer's
+    output -> logit tail (`_logit_from_last_conv`) is recorded, so it costs less than one full
+    forward pass.
+    """
     if case.mri is None:
         raise ValueError("the case has no MRI")
-
-    def forward(x: Tensor) -> Tensor:
-        return case.logits(mri=x)
-
-    cam = LayerGradCam(forward, case.model.mri_branch.last_conv)
-    attr = cam.attribute(case.mri, relu_attributions=False)  # (1, 1, z', y', x')
+    branch = case.model.mri_branch
+    with torch.no_grad():
+        acts = branch.last_conv(branch.blocks(case.mri))  # (1, C, z', y', x')
+        others = _other_embeddings(case)
+    acts.requires_grad_(True)
+    with torch.enable_grad():
+        logit = _logit_from_last_conv(case, acts, others)
+        (grads,) = torch.autograd.grad(logit.sum(), acts)  # (1, C, z', y', x')
+    weights = grads.mean(dim=(2, 3, 4), keepdim=True)  # (1, C, 1, 1, 1)
+    attr = (weights * acts.detach()).sum(dim=1, keepdim=True)  # (1, 1, z', y', x')
     up = LayerAttribution.interpolate(attr, tuple(case.mri.shape[2:]), "trilinear")
     out: NDArray[np.float32] = up[0, 0].detach().cpu().numpy().astype(np.float32)
     return out
+
+
+def _other_embeddings(case: CaseTensors) -> tuple[Tensor, Tensor]:
+    """The case's (1, D) slide and gene embeddings, or the model's learned absent vectors."""
+    model = case.model
+    absent = model.absent.unsqueeze(0)  # (1, 3, D)
+    if case.tile_features is not None:
+        if case.tile_mask is None:
+            raise ValueError("tile_mask is required with tiles")
+        slide = model.slide_branch(case.tile_features, case.tile_mask)[0]
+    else:
+        slide = absent[:, 1]
+    genes = model.gene_branch(case.genes) if case.genes is not None else absent[:, 2]
+    return slide, genes
+
+
+def _logit_from_last_conv(case: CaseTensors, acts: Tensor, others: tuple[Tensor, Tensor]) -> Tensor:
+    """(1,) logit from the (1, C, z', y', x') ``last_conv`` output, as ``NeoadjNet.forward``
+    fuses it (eval mode) with the (1, D) slide and gene embeddings ``others``."""
+    model, branch = case.model, case.model.mri_branch
+    flat = branch.last_act(acts).flatten(2)  # (1, C, z'y'x')
+    mri_emb = branch.project(torch.cat([flat.mean(dim=2), flat.amax(dim=2)], dim=1))  # (1, D)
+    parts = (mri_emb, *others)
+    raw = torch.stack([norm(x) for norm, x in zip(model.norms, parts, strict=True)], dim=1)
+    mask = case.modality_mask.to(torch.bool).unsqueeze(-1)  # (1, 3, 1)
+    emb = torch.where(mask, raw, model.absent.unsqueeze(0))  # (1, 3, D)
+    logit: Tensor = model.head(emb.flatten(1)).squeeze(-1)
+    return logit
 
 
 def mri_saliency(
