@@ -6,7 +6,8 @@
   on start) returning a `Database` with read sessions and write transactions.
 - `audit`: the hash-chained, append-only audit trail and `verify_chain`.
 - `cases`, `screening`, `decisions`, `allocations`: the service functions that write the
-  record, each with its audit event; `screening_log`: the screening log and CONSORT counts.
+  record, each with its audit event; `cohort_import`: a whole cohort's imports in one set of
+  Core ``executemany`` statements; `screening_log`: the screening log and CONSORT counts.
 """
 
 from app.storage.allocations import (
@@ -17,6 +18,7 @@ from app.storage.allocations import (
 )
 from app.storage.audit import ChainReport, case_history, record_event, verify_chain
 from app.storage.cases import ensure_site, find_case, get_case, lock_case, resolve_case
+from app.storage.cohort_import import CohortImport, record_imports
 from app.storage.database import DB_URL_ENV, Database, default_database_url, open_database
 from app.storage.decisions import (
     DecisionRecord,
@@ -61,6 +63,7 @@ __all__ = [
     "CaseNotFoundError",
     "CaseStatus",
     "ChainReport",
+    "CohortImport",
     "ConflictError",
     "CriterionRecord",
     "Database",
@@ -93,6 +96,7 @@ __all__ = [
     "record_explanation",
     "record_failure",
     "record_import",
+    "record_imports",
     "record_prediction",
     "resolve_case",
     "verify_allocations",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -175,6 +175,68 @@ def record_event(
     row = {**content, "occurred_at": now, "hash": digest}
     connection.execute(_INSERT_EVENT, row)  # a trigger checks the link and moves the head
     return head_seq + 1
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """One event for `append_events`: the arguments of `record_event`, old and new as JSON-able
+    values."""
+
+    actor: str
+    action: str
+    entity: str
+    entity_id: int | str
+    case_id: int | None = None
+    field: str | None = None
+    old: object = None
+    new: object = None
+    reason: str | None = None
+
+
+def lock_chain_head(session: Session) -> tuple[int, str]:
+    """Lock the chain head for the rest of the transaction; (last seq, last hash).
+
+    Every writer that appends an event takes this lock first, so a bulk writer that takes it
+    before reading what exists sees no concurrent change until it commits.
+    """
+    head_seq, head_hash = session.connection().execute(_LOCK_HEAD).one()
+    return int(head_seq), str(head_hash)
+
+
+def append_events(session: Session, drafts: Sequence[EventDraft]) -> int:
+    """Append many events in order, hash-chained in Python, in one Core ``executemany``.
+
+    The same chain `record_event` builds one event at a time (all events share one
+    ``occurred_at``); the database trigger checks each link and moves the head, as for a
+    single event. Returns the ``seq`` of the last event (the head's when ``drafts`` is empty).
+
+    Args:
+        session: A write session; rows the events refer to must be inserted already.
+        drafts: The events, oldest first.
+    """
+    head_seq, prev_hash = lock_chain_head(session)
+    now = utc_now()
+    rows = []
+    for seq, draft in enumerate(drafts, start=head_seq + 1):
+        content = _content(
+            seq=seq,
+            occurred_at=now,
+            actor=draft.actor,
+            action=draft.action,
+            entity=draft.entity,
+            entity_id=str(draft.entity_id),
+            case_id=draft.case_id,
+            field=draft.field,
+            old_value=None if draft.old is None else canonical_json(draft.old),
+            new_value=None if draft.new is None else canonical_json(draft.new),
+            reason=draft.reason,
+            prev_hash=prev_hash,
+        )
+        prev_hash = event_hash(content)
+        rows.append({**content, "occurred_at": now, "hash": prev_hash})
+    if rows:
+        session.connection().execute(_INSERT_EVENT, rows)  # each row checked by the trigger
+    return head_seq + len(rows)
 
 
 @dataclass(frozen=True)

@@ -119,11 +119,7 @@ def ensure_site(session: Session, code: str, secret: SiteSecret, *, actor: str) 
         SiteSecretError: if the site is registered with another secret (the workstation's
             secret file is not the site's: its pseudonyms and allocations would not match).
     """
-    if not _SITE_CODE.fullmatch(code):
-        raise RecordError(
-            f"Site code '{code}' must be 1-32 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit."
-        )
+    check_site_code(code)
     site = session.get(Site, code)
     if site is None:
         site = Site(code=code, secret_fingerprint=secret.fingerprint)
@@ -138,8 +134,23 @@ def ensure_site(session: Session, code: str, secret: SiteSecret, *, actor: str) 
             new={"code": code, "secret_fingerprint": secret.fingerprint},
         )
     elif site.secret_fingerprint != secret.fingerprint:
-        raise SiteSecretError(
-            f"This workstation's site secret does not match the one registered for site "
-            f"'{code}' in this database; install the site's secret file."
-        )
+        raise site_secret_mismatch(code)
     return site
+
+
+def check_site_code(code: str) -> str:
+    """``code`` if it is 1-32 letters, digits, '.', '_' or '-', else `RecordError`."""
+    if not _SITE_CODE.fullmatch(code):
+        raise RecordError(
+            f"Site code '{code}' must be 1-32 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit."
+        )
+    return code
+
+
+def site_secret_mismatch(code: str) -> SiteSecretError:
+    """The error for a site registered here with another secret than the workstation's."""
+    return SiteSecretError(
+        f"This workstation's site secret does not match the one registered for site "
+        f"'{code}' in this database; install the site's secret file."
+    )

@@ -15,6 +15,7 @@ the recorded case (a re-run is idempotent).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,7 @@ def record_import(
     identifier = (case.clinical.patient_id if case.clinical else None) or case.case_id
     inputs = [
         InputFileRecord(
-            path=_relative(f.path, case.root),
+            path=relative_input_path(f.path, case.root),
             kind=f.kind,
             sha256=check_sha256(f.sha256, f"input '{f.path.name}'"),
             size_bytes=f.size_bytes,
@@ -400,8 +401,14 @@ def _source(value: str) -> CriterionSource:
         ) from exc
 
 
-def _relative(path: Path, root: Path | None) -> str:
-    if root is not None and path.is_relative_to(root):
+def relative_input_path(path: Path, root: Path | None) -> str:
+    """``path`` relative to the case folder (POSIX separators), else its file name."""
+    if root is None:
+        return str(path.name)
+    prefix, text = os.path.join(str(root), ""), str(path)
+    if text.startswith(prefix):  # the common case, without pathlib's parsing (bulk imports)
+        return text[len(prefix) :].replace(os.sep, "/")
+    if path.is_relative_to(root):
         return str(path.relative_to(root).as_posix())
     return str(path.name)
 
