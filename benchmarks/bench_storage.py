@@ -1,10 +1,11 @@
 """The screening record: one decision with its audit event (p99), and a cohort's bulk import.
 
 Runs on SQLite (WAL, a file in the work folder) and on a throw-away PostgreSQL server that
-``scripts/postgres.sh`` starts on a free loopback port (stopped afterwards). The bulk-import
-reference inserts exactly the rows our `record_import` wrote (sites, cases, inputs, audit
-events, read back from our database) into a fresh database of the same schema with SQLAlchemy
-Core ``executemany``, one statement per table, in one transaction; the same triggers fire.
+``scripts/postgres.sh`` starts on a free loopback port (stopped afterwards). Ours records the
+cohort with `record_imports` (pseudonyms, validation, the audit hash chain, one transaction).
+The reference inserts exactly the rows ours wrote (sites, cases, inputs, audit events, read
+back from our database) into a fresh database of the same schema with SQLAlchemy Core
+``executemany``, one statement per table, in one transaction; the same triggers fire.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from sqlalchemy.engine import make_url
 from app.clinical import ClinicalData
 from app.pseudonym import SiteSecret
 from app.rules import evaluate_criteria
-from app.storage import Database, open_database, record_criteria, record_decision, record_import
+from app.storage import (
+    Database,
+    open_database,
+    record_criteria,
+    record_decision,
+    record_import,
+    record_imports,
+)
 from app.storage.models import Base
 from benchmarks.framework import Result, is_quick
 
@@ -38,7 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 ACTOR = "bench"
 SECRET = SiteSecret(b"benchmark-site-secret-32-bytes!!")
 COPIED_TABLES = ("site", "screening_case", "input_file", "audit_event")
-"""What `record_import` writes (plus the audit head, which the audit trigger moves)."""
+"""What `record_imports` writes (plus the audit head, which the audit trigger moves)."""
 
 
 @dataclass(frozen=True)
@@ -172,12 +180,14 @@ def decision_latency(db: Database, work: Path, saves: int) -> list[float]:
 
 
 def bulk_import(db: Database, cases: list[_Case]) -> float:
-    """Seconds to record every case's import through `record_import`, one transaction."""
+    """Seconds to record every case's import through `record_imports`, one transaction."""
     t0 = time.perf_counter()
     with db.transaction() as session:
-        for case in cases:
-            record_import(session, case, secret=SECRET, actor=ACTOR)
-    return time.perf_counter() - t0
+        result = record_imports(session, cases, secret=SECRET, actor=ACTOR)
+    elapsed = time.perf_counter() - t0
+    if result.created != len(cases):
+        raise RuntimeError(f"bulk import created {result.created} of {len(cases)} cases")
+    return elapsed
 
 
 def executemany_copy(source: Database, target: Database) -> tuple[float, int]:
