@@ -10,7 +10,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 DEFAULT_TILE_CACHE_BYTES = 64 * 1024 * 1024
-"""64 MiB: about 340 RGB tiles of 256x256 px (a full-HD viewport needs about 40)."""
+"""64 MiB: 256 to 340 tiles of 256x256 px (256 as views of OpenSlide's 4-byte ARGB, 340 as RGB
+copies; a full-HD viewport needs about 40)."""
 
 
 class TileCache:
@@ -52,17 +53,17 @@ class TileCache:
     def put(self, key: Hashable, tile: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """Store `tile` (made read-only) under `key`, evicting the oldest; returns the tile."""
         tile.setflags(write=False)
-        if tile.nbytes > self.capacity_bytes:
+        if held_bytes(tile) > self.capacity_bytes:
             return tile
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
-                self._bytes -= old.nbytes
+                self._bytes -= held_bytes(old)
             self._items[key] = tile
-            self._bytes += tile.nbytes
+            self._bytes += held_bytes(tile)
             while self._bytes > self.capacity_bytes:
                 _, evicted = self._items.popitem(last=False)
-                self._bytes -= evicted.nbytes
+                self._bytes -= held_bytes(evicted)
         return tile
 
     def clear(self) -> None:
@@ -70,3 +71,10 @@ class TileCache:
         with self._lock:
             self._items.clear()
             self._bytes = 0
+
+
+def held_bytes(tile: NDArray[np.uint8]) -> int:
+    """Bytes a cached array keeps alive: its own, or its base buffer's when it is a view
+    (e.g. an RGB view of a 4-byte-per-pixel ARGB buffer)."""
+    base = tile.base
+    return max(tile.nbytes, base.nbytes) if isinstance(base, np.ndarray) else tile.nbytes
