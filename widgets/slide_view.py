@@ -1,9 +1,11 @@
 """The Slide tab: a whole-slide image as a lazy napari multiscale pyramid, with a scale bar in
 µm when the pixel size is known, and an explanation heatmap in slide coordinates.
 
-napari reads only the tiles of the level and region on screen (through the reader's dask
-arrays and its bounded tile cache; napari's own dask cache is switched off), so memory stays
-bounded however large the slide. The associated
+napari reads only the tiles of the level and region on screen (through array-like level views
+over the reader's bounded tile cache), so memory stays bounded however large the slide.
+napari slices on the GUI thread, so the views it gets never wait for a read: missing tiles
+come from worker threads (`BackgroundTiles`), a coarser level stands in meanwhile, and the
+layer is sliced again when they arrive. The associated
 images (label, macro) are never displayed: a label can carry the patient's name.
 """
 
@@ -17,12 +19,15 @@ import numpy as np
 from napari.components import ViewerModel
 from napari.layers import Image
 from napari.qt import QtViewer
-from napari.utils import resize_dask_cache
 from numpy.typing import NDArray
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.errors import Cancelled
 from app.progress import ProgressFn, check_cancel
+from app.slides.background_tiles import BackgroundTiles
+from app.slides.multiscale import LevelView
 from app.slides.opener import open_slide
 from app.slides.reader import SlideReader
 from widgets.overlay_colormaps import overlay_colormap
@@ -34,6 +39,8 @@ NO_MPP_NOTE = (
     "This slide does not record its pixel size: physical sizes are unavailable and "
     "coordinates are in pixels."
 )
+TILE_SIZE = 256  # px, the chunk edge of the level arrays
+REFRESH_MS = 100  # tiles that arrive within this time are shown by one re-slice
 
 
 def open_slide_for_view(
@@ -41,26 +48,46 @@ def open_slide_for_view(
 ) -> SlideReader:
     """Open a slide in a worker thread (a `CoreTask` function); the caller owns the reader.
 
+    The coarsest level is read ahead into the reader's tile cache: napari reads that level
+    whole on the GUI thread (for its thumbnail), the view starts on it, and its tiles stand
+    in for finer ones still being read.
+
     Raises:
         CaseImportError: if the slide cannot be opened.
         Cancelled: if cancelled (the reader is closed again).
     """
     check_cancel(cancel)
-    progress(0, 1)
     reader = open_slide(path)
+    coarsest = reader.info.level_count - 1
+    cols, rows = reader.tile_grid(coarsest, TILE_SIZE)
+    tiles = [(c, r) for r in range(rows) for c in range(cols)]
+    progress(0, len(tiles) + 1)
+    for done, (col, row) in enumerate(tiles, start=1):
+        if cancel.is_set():
+            break
+        reader.read_tile(coarsest, col, row, TILE_SIZE)
+        progress(done, len(tiles) + 1)
     if cancel.is_set():
         reader.close()
         raise Cancelled
-    progress(1, 1)
+    progress(len(tiles) + 1, len(tiles) + 1)
     return reader
 
 
 class SlideView(QWidget):
     """One slide at a time in an embedded napari viewer (world units: µm, or px without mpp)."""
 
+    _tile_arrived = Signal()  # emitted from tile-reading threads; delivered in the GUI thread
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.reader: SlideReader | None = None
+        self.tiles: BackgroundTiles | None = None
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_MS)
+        self._refresh_timer.timeout.connect(self._show_arrived_tiles)
+        self._tile_arrived.connect(self._on_tile_arrived)
         self.slide_layer: Image | None = None
         self.heatmap_layer: Image | None = None
         self.model = ViewerModel(title="Slide")
@@ -104,13 +131,13 @@ class SlideView(QWidget):
         """Display an open slide; the view closes it when another is shown or on `clear`."""
         self.clear()
         self.reader = reader
+        self.tiles = BackgroundTiles(reader, on_tile=self._tile_arrived.emit)
         info = reader.info
-        # napari keeps computed dask chunks in a global cache sized at 25% of the machine's
-        # RAM; the reader's own tile cache is bounded, so turn napari's off (bounded memory).
-        resize_dask_cache(nbytes=0)
         self._make_current()
         self.slide_layer = self.model.add_image(
-            reader.multiscale(tile_size=256),
+            # finer levels never wait for a read; the coarsest (read ahead) is read as is
+            [LevelView(self.tiles, level, TILE_SIZE) for level in range(info.level_count - 1)]
+            + [LevelView(reader, info.level_count - 1, TILE_SIZE)],
             multiscale=True,
             rgb=True,
             name="slide",
@@ -131,6 +158,19 @@ class SlideView(QWidget):
         self.scale_bar.visible = info.mpp is not None
         self.model.reset_view()
 
+    @property
+    def loading(self) -> bool:
+        """True while tiles asked for by the view are being read or not yet shown."""
+        return self._refresh_timer.isActive() or (self.tiles is not None and self.tiles.pending > 0)
+
+    def _on_tile_arrived(self) -> None:
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _show_arrived_tiles(self) -> None:
+        if self.slide_layer is not None:
+            self.slide_layer.refresh(thumbnail=False, extent=False)
+
     def clear(self) -> None:
         """Remove the slide and its overlays, and close the reader."""
         if len(self.model.layers):  # napari's clear() runs a full gc.collect() even when empty
@@ -140,6 +180,10 @@ class SlideView(QWidget):
         self.note_label.setVisible(False)
         self.scale_bar.visible = False
         self.info_label.setText("No slide open.")
+        self._refresh_timer.stop()
+        if self.tiles is not None:
+            self.tiles.close()
+            self.tiles = None
         if self.reader is not None:
             self.reader.close()
             self.reader = None
@@ -231,6 +275,11 @@ class SlideView(QWidget):
         """Close the reader and the napari canvas."""
         self.clear()
         self.qt_viewer.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Closing the view closes its slide, tile threads and canvas."""
+        self.close_viewer()
+        super().closeEvent(event)
 
     def _make_current(self) -> None:
         native = self.qt_viewer.canvas.native

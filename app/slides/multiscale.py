@@ -30,6 +30,10 @@ class TileSource(Protocol):
 class LevelView:
     """Array-like (H, W, 3) uint8 view of one level; indexing reads the covering tiles.
 
+    napari takes it directly as one level of a multiscale layer (``shape``, ``dtype``,
+    ``ndim``, ``size``, and zarr-style regular ``chunks`` on the tile grid): a slice then
+    reads its tiles in the calling thread, with none of dask's scheduling.
+
     Args:
         source: The reader whose ``read_tile`` supplies pixels.
         level: Pyramid level, 0 = finest.
@@ -42,9 +46,18 @@ class LevelView:
     def __init__(self, source: TileSource, level: int, tile_size: int) -> None:
         width, height = source.info.level_dimensions[level]
         self.shape = (height, width, 3)
+        self.size = height * width * 3
+        self.chunks = (tile_size, tile_size, 3)
         self._source = source
         self._level = level
         self._tile = tile_size
+
+    def __array__(
+        self, dtype: np.dtype[np.generic] | None = None, copy: bool | None = None
+    ) -> NDArray[np.generic]:
+        """The whole level (napari reads its coarsest level whole, for the thumbnail)."""
+        whole = self[:, :, :]
+        return whole if dtype is None else whole.astype(dtype)
 
     def __getitem__(self, key: object) -> NDArray[np.uint8]:
         parts = key if isinstance(key, tuple) else (key,)

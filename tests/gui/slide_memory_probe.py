@@ -64,6 +64,9 @@ def main(slide: Path, screenshot: Path) -> None:
     camera.zoom = 0.25 / wx
     camera.center = (0.5 * height * wy, 0.5 * width * wx)
     app.processEvents()
+    while view.loading:  # the tiles on screen are read by worker threads
+        app.processEvents()
+        time.sleep(0.01)
     Image.fromarray(np.asarray(view.screenshot())[..., :3]).save(screenshot)
     result = {
         "baseline_mb": baseline,

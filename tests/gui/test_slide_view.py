@@ -62,7 +62,7 @@ def test_real_svs_shows_its_pyramid_in_micrometres_without_the_label(
     extent = np.asarray(layer.extent.world)  # [[min y, min x], [max y, max x]] in µm
     assert extent[1, 0] - extent[0, 0] == pytest.approx(height * mpp_y, rel=1e-3)
     assert extent[1, 1] - extent[0, 1] == pytest.approx(width * mpp_x, rel=1e-3)
-    qtbot.wait(50)
+    qtbot.waitUntil(lambda: not view.loading, timeout=10_000)  # tiles read off the GUI thread
     shot = view.screenshot()
     assert_not_blank(shot)
     rgb = shot[..., :3].astype(int)
@@ -84,7 +84,7 @@ def test_a_slide_without_pixel_size_says_so(qtbot: QtBot, tmp_path: Path) -> Non
     assert view.note_label.isVisible() and view.note_label.text() == NO_MPP_NOTE
     assert not view.scale_bar.visible
     assert view.slide_layer is not None and tuple(view.slide_layer.scale) == (1.0, 1.0)
-    qtbot.wait(50)
+    qtbot.waitUntil(lambda: not view.loading, timeout=10_000)  # tiles read off the GUI thread
     save_screenshot("slide_without_mpp", grab_widget(view))
     view.clear()
     assert view.reader is None and not view.note_label.isVisible()
@@ -114,7 +114,7 @@ def test_heatmap_lies_on_its_slide_coordinates_and_toggles(qtbot: QtBot, shared_
     assert centre_world == pytest.approx((expected_px[0] * wy, expected_px[1] * wx))
     view.model.scene.camera.center = tuple(centre_world)
     view.model.scene.camera.zoom = 1.0 / wx  # 1 screen px per slide px
-    qtbot.wait(50)
+    qtbot.waitUntil(lambda: not view.loading, timeout=10_000)  # tiles read off the GUI thread
     shot = view.screenshot()
     save_screenshot("slide_heatmap_on", shot)
     view.heatmap_bar.visible_box.setChecked(False)
