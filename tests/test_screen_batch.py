@@ -254,7 +254,18 @@ def test_an_unexpected_error_fails_one_case_and_the_batch_goes_on(
         with db.session() as session:
             failed = find_case(session, input_hash(folders[0]))
             assert failed is not None and failed.status.value == "failed"
+            assert failed.failure_message == first.message
             assert not failed.predictions and not failed.criteria
+        again = screen_batch(
+            folders,
+            db=db,
+            secret=fixed_secret(),
+            model=CheckpointModel.load(tiny_checkpoint, "cpu"),
+        )
+        assert [o.state for o in again.outcomes] == [CaseState.SCREENED, CaseState.SKIPPED]
+        assert again.outcomes[0].record_id == first.record_id  # the failed case, completed
+        with db.session() as session:
+            assert not verify_chain(session).problems
     finally:
         db.dispose()
 
@@ -268,11 +279,12 @@ def test_cancel_stops_between_cases_and_records_nothing_half_done(
     def stop_after_first(_outcome: CaseOutcome) -> None:
         cancel.set()
 
+    folders = synthetic_cases[:3]
     db = open_database(f"sqlite:///{tmp_path / 'screen.db'}")
     try:
         with pytest.raises(Cancelled):
             screen_batch(
-                synthetic_cases[:3],
+                folders,
                 db=db,
                 secret=fixed_secret(),
                 model=CheckpointModel.load(tiny_checkpoint, "cpu"),
@@ -281,8 +293,15 @@ def test_cancel_stops_between_cases_and_records_nothing_half_done(
                 on_case=stop_after_first,
             )
         with db.session() as session:
-            assert session.scalar(select(func.count()).select_from(ScreeningCase)) == 1
+            cases = session.scalars(select(ScreeningCase).order_by(ScreeningCase.id)).all()
+            # the whole batch was registered first; only the first case was screened
+            assert [c.content_sha256 for c in cases] == [input_hash(f) for f in folders]
+            assert [len(c.predictions) for c in cases] == [1, 0, 0]
+            assert [len(c.criteria) for c in cases] == [CRITERIA, 0, 0]
+            assert [c.status.value for c in cases] == ["deferred", "pending", "pending"]
+            assert not any(c.decisions for c in cases[1:])
+            assert not verify_chain(session).problems
     finally:
         db.dispose()
-    assert steps[-1] == (100, 300)
+    assert steps[-1] == (3 * 10 + 90, 300)  # three registrations, then one whole case
     assert [d for d, _ in steps] == sorted(d for d, _ in steps)  # progress never goes back

@@ -1,9 +1,10 @@
 """``kill -9`` in the middle of ``neoadj screen`` leaves only whole cases; a re-run finishes.
 
 The batch runs as a subprocess on four small synthetic cases; as soon as the first case is
-committed (polled in the database) the process is killed with SIGKILL. Every recorded case
-must then have its inputs, prediction, 14 criteria and decision, and nothing else may be
-there; the re-run must screen exactly the rest, duplicating nothing.
+committed (polled in the database) the process is killed with SIGKILL. Every case must then
+be registered (the batch registers all of them first), each either pending with its inputs
+and nothing else, or screened with its prediction, 14 criteria and decision; the re-run must
+screen exactly the pending ones, duplicating nothing.
 """
 
 from __future__ import annotations
@@ -45,20 +46,29 @@ def _committed_cases(url: str) -> int:
         engine.dispose()
 
 
-def _assert_only_whole_cases(url: str) -> list[str]:
-    """Check every recorded case is complete; returns the recorded content hashes."""
+def _assert_only_whole_cases(url: str) -> tuple[list[str], list[str]]:
+    """Check every recorded case is whole: screened completely, or registered and untouched.
+
+    Returns:
+        The content hashes of the screened cases, and of every recorded case.
+    """
     db = open_database(url, create=False)
     try:
         with db.session() as session:
             cases = session.scalars(select(ScreeningCase)).all()
+            screened = []
             for case in cases:
-                assert case.status.value == "deferred", case.status
                 assert case.inputs and case.pseudonym and case.site_code
+                if case.status.value == "pending":
+                    assert not (case.predictions or case.criteria or case.decisions)
+                    continue
+                assert case.status.value == "deferred", case.status
                 assert len(case.predictions) == 1
                 assert len(case.criteria) == CRITERIA
                 assert len(case.decisions) == 1
+                screened.append(case.content_sha256)
             assert not verify_chain(session).problems
-            return [c.content_sha256 for c in cases]
+            return screened, [c.content_sha256 for c in cases]
     finally:
         db.dispose()
 
@@ -97,15 +107,17 @@ def test_kill_9_mid_batch_leaves_whole_cases_and_a_rerun_finishes(
             proc.wait()
         log.close()
 
-    done_before = _assert_only_whole_cases(storage_url)
+    done_before, registered = _assert_only_whole_cases(storage_url)
     assert 1 <= len(done_before) < CASES
+    assert sorted(registered) == sorted(input_hash(case) for case in synthetic_cases)
 
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["skipped"] == len(done_before)
     assert summary["screened"] == CASES - len(done_before)
     assert summary["failed"] == []
-    recorded = _assert_only_whole_cases(storage_url)
+    screened, recorded = _assert_only_whole_cases(storage_url)
+    assert sorted(screened) == sorted(recorded)
     assert sorted(recorded) == sorted(input_hash(case) for case in synthetic_cases)
 
     db = open_database(storage_url, create=False)

@@ -109,7 +109,8 @@ def record_import(
     record.synthetic = case.synthetic
     record.status = CaseStatus.PENDING
     record.failure_message = None
-    record.inputs = inputs
+    if not record.inputs:  # a case that failed after its registration keeps its inputs
+        record.inputs = inputs
     session.flush()
     record_event(
         session,
@@ -125,7 +126,7 @@ def record_import(
             "synthetic": record.synthetic,
             "content_sha256": record.content_sha256,
             "status": record.status,
-            "inputs": [_input_json(i) for i in inputs],
+            "inputs": [_input_json(i) for i in record.inputs],
         },
     )
     return record
@@ -136,12 +137,18 @@ def record_failure(
 ) -> ScreeningCase:
     """Record a case that could not be screened, with the reason (no patient identifiers).
 
-    An already recorded case with these inputs is returned unchanged.
+    An already recorded case with these inputs is returned unchanged, except one imported
+    and never screened (pending, without prediction or criteria: `record_imports` registers
+    a batch before screening it), which is marked failed with the reason.
     """
     actor = check_actor(actor)
     check_sha256(content_sha256, "the case")
     existing = find_case(session, content_sha256)
     if existing is not None:
+        if existing.status is CaseStatus.PENDING and not (
+            existing.predictions or existing.criteria
+        ):
+            _mark_failed(session, existing.id, message, actor)
         return existing
     record = ScreeningCase(
         content_sha256=content_sha256,
@@ -165,6 +172,25 @@ def record_failure(
         },
     )
     return record
+
+
+def _mark_failed(session: Session, case_id: int, message: str, actor: str) -> None:
+    case = lock_case(session, case_id, expected_version=None)
+    old = {"status": case.status, "failure": case.failure_message}
+    case.status = CaseStatus.FAILED
+    case.failure_message = message[:FAILURE_MESSAGE_CHARS]
+    touch(case, actor)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="update",
+        entity="case",
+        entity_id=case_id,
+        case_id=case_id,
+        old=old,
+        new={"status": case.status, "failure": case.failure_message},
+    )
 
 
 def record_prediction(
