@@ -1,9 +1,11 @@
 """Open one DICOM file and tell what it holds: a cross-sectional image, another image, or no image.
 
 Each file is read once, into memory, and parsed with only the elements the importer uses
-(`IMPORT_KEYWORDS`), which skips most of the vendors' private elements. For files larger than
-`LARGE_FILE_BYTES` the file meta header (a few hundred bytes) gives the SOP class first, so a
-large whole-slide pyramid or another non-MR/CT object is never read in full here.
+(`IMPORT_KEYWORDS`, and `NESTED_KEYWORDS` inside sequences), which skips most of the vendors'
+private elements: `app.imaging.lean_reader` for little-endian files, pydicom otherwise. For
+files larger than `LARGE_FILE_BYTES` the file meta header (a few hundred bytes) gives the SOP
+class first, so a large whole-slide pyramid or another non-MR/CT object is never read in full
+here.
 
 Errors are `CaseImportError`s whose message names the file (by name only: folder names can hold
 patient names) and says what is wrong.
@@ -34,6 +36,7 @@ from pydicom.uid import (
 
 from app.errors import CaseImportError
 from app.imaging.element_values import ElementValues
+from app.imaging.lean_reader import read_import_dataset
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,33 @@ IMPORT_KEYWORDS = (
 )
 """Top-level elements the importer reads; everything else is skipped while parsing."""
 
+NESTED_KEYWORDS = (
+    "CodeMeaning",
+    "DimensionIndexPointer",
+    "PlanePositionSequence",
+    "PlaneOrientationSequence",
+    "PixelMeasuresSequence",
+    "PixelValueTransformationSequence",
+    "FrameContentSequence",
+    "TemporalPositionIndex",
+    "StackID",
+    "DimensionIndexValues",
+    "FrameAcquisitionDateTime",
+    "FrameAcquisitionNumber",
+    "MREchoSequence",
+    "EffectiveEchoTime",
+    "MRDiffusionSequence",
+    "MRImageFrameTypeSequence",
+    "CTImageFrameTypeSequence",
+    "FrameType",
+    "CardiacSynchronizationSequence",
+    "NominalCardiacTriggerDelayTime",
+)
+"""Attributes read inside sequence items (functional groups, codes); the top-level ones are
+`IMPORT_KEYWORDS`. Sequence items keep only these and `IMPORT_KEYWORDS`."""
+
 _IMPORT_TAGS: list[BaseTag | int] = [Tag(k) for k in IMPORT_KEYWORDS]
+_LEAN_TAGS = frozenset(int(Tag(k)) for k in (*IMPORT_KEYWORDS, *NESTED_KEYWORDS))
 _SOP_CLASS_UID = Tag("SOPClassUID")
 LARGE_FILE_BYTES = 64 * 2**20
 """Files larger than this are classified from their file meta header before being read."""
@@ -157,7 +186,20 @@ def read_dicom_header(path: Path) -> Dataset:
         raise _corrupt(path, exc) from exc
 
 
-def open_dicom(path: Path, values: ElementValues | None = None) -> DicomObject:
+def read_small_file(path: Path) -> bytes | None:
+    """The bytes of a file up to `LARGE_FILE_BYTES`; None if it is larger or unreadable (then
+    `open_dicom` reads it itself, and says what is wrong). Safe to call from any thread."""
+    try:
+        if path.stat().st_size > LARGE_FILE_BYTES:
+            return None
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def open_dicom(
+    path: Path, values: ElementValues | None = None, *, data: bytes | None = None
+) -> DicomObject:
     """Open a DICOM file and classify it, reading MR/CT files (with pixel data) in one pass.
 
     Files up to `LARGE_FILE_BYTES` are read into memory and parsed once; for larger ones the
@@ -166,12 +208,14 @@ def open_dicom(path: Path, values: ElementValues | None = None) -> DicomObject:
     Args:
         path: The file.
         values: The importer's value cache, when it reads many files.
+        data: The file's bytes when already read (`read_small_file`, e.g. by a prefetching
+            thread); None reads them here.
 
     Raises:
         CaseImportError: if the file is empty, unreadable, not DICOM, or truncated or corrupt
             before its pixel data. (Pixel data is checked when it is decoded.)
     """
-    size = _size(path)
+    size = len(data) if data else _size(path)
     if size > LARGE_FILE_BYTES:
         try:
             sop = pydicom.filereader.read_file_meta_info(path).get("MediaStorageSOPClassUID")
@@ -182,7 +226,10 @@ def open_dicom(path: Path, values: ElementValues | None = None) -> DicomObject:
         if sop and sop not in CROSS_SECTIONAL_SOP_CLASSES:
             return _open_other(path, sop)
     try:
-        ds = pydicom.dcmread(io.BytesIO(path.read_bytes()), specific_tags=_IMPORT_TAGS)
+        data = data or path.read_bytes()
+        ds = read_import_dataset(data, _LEAN_TAGS) or pydicom.dcmread(
+            io.BytesIO(data), specific_tags=_IMPORT_TAGS
+        )
     except InvalidDicomError as exc:
         raise _not_dicom(path) from exc
     except _PARSE_ERRORS as exc:

@@ -1,7 +1,7 @@
 """DICOM MRI import: files in, one `MriSeries` per reconstructed geometry out.
 
-`load_mri` reads each file once (header and pixels together; compressed pixel data is decoded
-in worker threads while the next headers are parsed), then:
+`load_mri` reads each file once (header and pixels together; worker threads read the next
+files ahead and decode compressed pixel data while the main thread parses), then:
 
 1. groups frames by SeriesInstanceUID, and within a series by geometry (matrix size,
    orientation, pixel spacing): a series whose orientation or size changes becomes several
@@ -26,10 +26,12 @@ The user can relabel a series' phase later with `set_phase`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,7 @@ from app.imaging.dicom_files import (
     non_image_reason,
     open_dicom,
     read_dicom_header,
+    read_small_file,
 )
 from app.imaging.element_values import ElementValues
 from app.imaging.frames import FileFrames, Frame, describe_frames
@@ -74,6 +77,8 @@ log = logging.getLogger(__name__)
 
 DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
 """Worker threads for compressed pixel data (the codecs run outside the GIL)."""
+PREFETCH_FILES = 8
+"""Files read ahead by the worker threads while the main thread parses."""
 ORIENTATION_TOL = 1e-3
 """Direction cosines closer than this belong to one geometry."""
 PIXEL_SPACING_RTOL = 1e-3
@@ -137,24 +142,23 @@ def load_mri(
     first_of_sop: dict[str, Path] = {}
     pool = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="dicom-decode")
     try:
-        for i, path in enumerate(paths):
+        for i, (path, data) in enumerate(_prefetched(paths, pool)):
             check_cancel(cancel)
-            _read_file(path, values, pool, first_of_sop, read, result)
+            _read_file(path, data.result(), values, pool, first_of_sop, read, result)
             progress(i + 1, total)
         _collect_pixels(read, result, cancel, progress, len(paths))
+        groups = _group_by_geometry(read)
+        per_series: dict[str, int] = {}
+        for uid, _ in groups:
+            per_series[uid] = per_series.get(uid, 0) + 1
+        built = []
+        for g, (uid, frames) in enumerate(groups):
+            check_cancel(cancel)
+            series = _build_series(frames, read, per_series[uid], pool)
+            key = series.acquisition_time_s if series.acquisition_time_s is not None else np.inf
+            built.append((key, uid, g, series))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-
-    groups = _group_by_geometry(read)
-    per_series: dict[str, int] = {}
-    for uid, _ in groups:
-        per_series[uid] = per_series.get(uid, 0) + 1
-    built = []
-    for g, (uid, frames) in enumerate(groups):
-        check_cancel(cancel)
-        series = _build_series(frames, read, per_series[uid])
-        key = series.acquisition_time_s if series.acquisition_time_s is not None else np.inf
-        built.append((key, uid, g, series))
     result.series = [s for *_, s in sorted(built, key=lambda b: b[:3])]
     progress(total, total)
     log.info(
@@ -174,17 +178,35 @@ def set_phase(series: MriSeries, phase: Phase) -> None:
     series.phase_source = "set by the user"
 
 
+def _prefetched(
+    paths: list[Path], pool: ThreadPoolExecutor
+) -> Iterator[tuple[Path, Future[bytes | None]]]:
+    """Each path with its bytes being read by `pool`, `PREFETCH_FILES` files ahead (file
+    reads release the GIL, so they overlap the parsing of the files before them)."""
+    window: deque[tuple[Path, Future[bytes | None]]] = deque()
+    upcoming = iter(paths)
+    for path in itertools.islice(upcoming, PREFETCH_FILES):
+        window.append((path, pool.submit(read_small_file, path)))
+    while window:
+        nxt = next(upcoming, None)
+        if nxt is not None:
+            window.append((nxt, pool.submit(read_small_file, nxt)))
+        yield window.popleft()
+
+
 def _read_file(
     path: Path,
+    data: bytes | None,
     values: ElementValues,
     pool: ThreadPoolExecutor,
     first_of_sop: dict[str, Path],
     read: list[_ReadFile],
     result: MriImport,
 ) -> None:
-    """Open, classify and describe one file; start decoding its pixels."""
+    """Open (from `data` when already read), classify and describe one file; start decoding
+    its pixels."""
     try:
-        obj = open_dicom(path, values)
+        obj = open_dicom(path, values, data=data)
         if obj.kind is DicomKind.OTHER_IMAGE:
             result.other_images.append(path)
             return
@@ -254,6 +276,15 @@ def _collect_pixels(
             progress(2 * n_paths - len(pending), 2 * n_paths)
 
 
+def _rescale(jobs: list[tuple[NDArray[Any], NDArray[np.float32], float, float]]) -> None:
+    """For each (stored (Y, X) frame, (Y, X) float32 target, slope, intercept): target =
+    stored * slope + intercept."""
+    for stored, target, slope, intercept in jobs:
+        np.multiply(stored, np.float32(slope), out=target)
+        if intercept:
+            target += np.float32(intercept)
+
+
 def _group_by_geometry(read: list[_ReadFile]) -> list[tuple[str, list[Frame]]]:
     """Frames of decoded files grouped by series and geometry, in first-seen order."""
     groups: list[tuple[str, list[Frame]]] = []
@@ -284,8 +315,11 @@ def _same_geometry(a: Frame, b: Frame) -> bool:
     )
 
 
-def _build_series(frames: list[Frame], read: list[_ReadFile], geometries: int) -> MriSeries:
-    """One geometry's frames as an `MriSeries` (layout, volumes, rescale, phase)."""
+def _build_series(
+    frames: list[Frame], read: list[_ReadFile], geometries: int, pool: ThreadPoolExecutor
+) -> MriSeries:
+    """One geometry's frames as an `MriSeries` (layout, volumes, rescale, phase); the rescale
+    into the volume is split over `pool`'s threads (numpy releases the GIL)."""
     ref = frames[0]
     iop = np.asarray(ref.orientation, dtype=np.float64)
     normal = np.cross(iop[:3], iop[3:])
@@ -302,14 +336,16 @@ def _build_series(frames: list[Frame], read: list[_ReadFile], geometries: int) -
     for i in sorted(used, key=lambda i: frames[i].order_key):
         first_in_slot.setdefault(int(slot_of_frame[i]), i)
     voxels = np.zeros((split.volume_count, layout.depth, ref.rows, ref.cols), dtype=np.float32)
+    jobs: list[tuple[NDArray[Any], NDArray[np.float32], float, float]] = []
     for i in used:
         f = frames[i]
         pixels = read[f.file_index].pixels
         assert isinstance(pixels, np.ndarray)  # failed files were left out of the groups
         target = voxels[split.volume_of_frame[i], layout.z_of_slot[slot_of_frame[i]]]
-        np.multiply(pixels[f.frame_index], np.float32(f.slope), out=target)
-        if f.intercept:
-            target += np.float32(f.intercept)
+        jobs.append((pixels[f.frame_index], target, f.slope, f.intercept))
+    chunk = max(1, -(-len(jobs) // DECODE_THREADS))
+    for future in [pool.submit(_rescale, jobs[k : k + chunk]) for k in range(0, len(jobs), chunk)]:
+        future.result()
 
     file_indices = sorted({frames[i].file_index for i in used})
     files = tuple(read[k].path for k in file_indices)

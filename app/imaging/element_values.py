@@ -11,6 +11,26 @@ from pydicom.multival import MultiValue
 
 _SPECIFIC_CHARACTER_SET = 0x00080005
 
+_RawKey = tuple[int, str | None, bool, bool, bytes]
+"""(tag, VR, implicit VR, little endian, raw bytes): what a raw element's conversion depends on
+(for numbers, CS, UI, DA/TM/DT)."""
+
+
+def _raw_key(tag: int, elem: RawDataElement) -> _RawKey:
+    return (tag, elem.VR, elem.is_implicit_VR, elem.is_little_endian, elem.value or b"")
+
+
+def _as_floats(value: Any) -> tuple[float, ...] | None:
+    """A converted value's items as finite floats; None when absent, empty or not numeric."""
+    if value is None or value == "":
+        return None
+    items = value if isinstance(value, MultiValue | list | tuple) else (value,)
+    try:
+        out = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        return None
+    return out if out and all(math.isfinite(v) for v in out) else None
+
 
 class ElementValues:
     """Element values of many similar datasets; each distinct raw encoding is converted once.
@@ -23,7 +43,8 @@ class ElementValues:
     """
 
     def __init__(self) -> None:
-        self._converted: dict[tuple[int, str | None, bool, bool, bytes], Any] = {}
+        self._converted: dict[_RawKey, Any] = {}
+        self._floats: dict[_RawKey, tuple[float, ...] | None] = {}
         self._strings: dict[tuple[int, str | None, object, bytes], str] = {}
 
     def raw(self, ds: Dataset, tag: int) -> Any:
@@ -33,7 +54,9 @@ class ElementValues:
             return None
         if not isinstance(elem, RawDataElement):
             return elem.value
-        key = (tag, elem.VR, elem.is_implicit_VR, elem.is_little_endian, elem.value or b"")
+        return self._convert(ds, elem, _raw_key(tag, elem))
+
+    def _convert(self, ds: Dataset, elem: RawDataElement, key: _RawKey) -> Any:
         try:
             return self._converted[key]
         except KeyError:
@@ -45,15 +68,15 @@ class ElementValues:
         """All values as floats; None when absent, empty or not numeric."""
         if ds is None:
             return None
-        value = self.raw(ds, tag)
-        if value is None or value == "":
-            return None
-        items = value if isinstance(value, MultiValue | list | tuple) else (value,)
+        elem = ds.get_item(tag)
+        if not isinstance(elem, RawDataElement):
+            return _as_floats(self.raw(ds, tag))
+        key = _raw_key(tag, elem)
         try:
-            out = tuple(float(v) for v in items)
-        except (TypeError, ValueError):
-            return None
-        return out if out and all(math.isfinite(v) for v in out) else None
+            return self._floats[key]
+        except KeyError:
+            out = self._floats[key] = _as_floats(self._convert(ds, elem, key))
+            return out
 
     def number(self, ds: Dataset | None, tag: int) -> float | None:
         """The first value as a float, or None."""

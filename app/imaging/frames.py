@@ -27,7 +27,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
 from app.errors import CaseImportError
-from app.imaging.dicom_files import IMPORT_KEYWORDS
+from app.imaging.dicom_files import IMPORT_KEYWORDS, NESTED_KEYWORDS
 from app.imaging.element_values import ElementValues
 from app.imaging.phase import seconds_of_day, seconds_of_day_dt
 
@@ -123,32 +123,7 @@ class FileFrames:
     warnings: list[str] = field(default_factory=list)
 
 
-_NESTED_KEYWORDS = (
-    "CodeMeaning",
-    "DimensionIndexPointer",
-    "PlanePositionSequence",
-    "PlaneOrientationSequence",
-    "PixelMeasuresSequence",
-    "PixelValueTransformationSequence",
-    "FrameContentSequence",
-    "TemporalPositionIndex",
-    "StackID",
-    "DimensionIndexValues",
-    "FrameAcquisitionDateTime",
-    "FrameAcquisitionNumber",
-    "MREchoSequence",
-    "EffectiveEchoTime",
-    "MRDiffusionSequence",
-    "MRImageFrameTypeSequence",
-    "CTImageFrameTypeSequence",
-    "FrameType",
-    "CardiacSynchronizationSequence",
-    "NominalCardiacTriggerDelayTime",
-)
-"""Attributes read inside sequence items (functional groups, codes); the top-level ones are
-the importer's `IMPORT_KEYWORDS`."""
-
-_T = {k: Tag(k) for k in (*IMPORT_KEYWORDS, *_NESTED_KEYWORDS)}
+_T = {k: Tag(k) for k in (*IMPORT_KEYWORDS, *NESTED_KEYWORDS)}
 
 
 def describe_frames(

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 from pydicom.uid import (
@@ -139,8 +140,8 @@ def stored_frames(ds: Dataset, fmt: PixelFormat, name: str) -> NDArray[Any]:
     if dtype is None:
         return _decode_with_plugins(ds, fmt, name)
     count = fmt.frames * fmt.rows * fmt.cols
-    data = elem.value  # the raw bytes: no conversion needed for OB/OW
-    if not isinstance(data, bytes):
+    data = elem.value  # the raw bytes (or a view of them): no conversion needed for OB/OW
+    if not isinstance(data, bytes | memoryview):
         raise CaseImportError(f"'{name}' is truncated or incomplete: it has no pixel data.")
     expected = count * dtype.itemsize
     if len(data) < expected:
@@ -172,6 +173,9 @@ def _clear_unused_bits(arr: NDArray[Any], bits_stored: int) -> NDArray[Any]:
 
 def _decode_with_plugins(ds: Dataset, fmt: PixelFormat, name: str) -> NDArray[Any]:
     syntax = UID(fmt.transfer_syntax).name if fmt.transfer_syntax else "unknown transfer syntax"
+    elem = ds.get_item(_PIXEL_DATA)
+    if isinstance(elem, RawDataElement) and isinstance(elem.value, memoryview):
+        ds[_PIXEL_DATA] = elem._replace(value=bytes(elem.value))  # the plugins expect bytes
     try:
         arr: NDArray[Any] = ds.pixel_array
     except Exception as exc:  # the codec plugins raise many types (RuntimeError, ValueError...)
