@@ -14,7 +14,9 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import platformdirs
@@ -133,11 +135,28 @@ def pseudonymise(patient_id: str, secret: SiteSecret) -> str:
     Raises:
         ValueError: if the identifier is blank.
     """
+    return _keyed_hash(_pseudonym_key(secret), patient_id)
+
+
+def pseudonymiser(secret: SiteSecret) -> Callable[[str], str]:
+    """`pseudonymise` with the site's pseudonym key derived once, for a batch of identifiers.
+
+    The returned function maps a patient identifier to its pseudonym (ValueError if blank).
+    """
+    key = _pseudonym_key(secret)
+    return partial(_keyed_hash, key)
+
+
+def _pseudonym_key(secret: SiteSecret) -> bytes:
+    """The 32-byte HMAC key of pseudonyms, derived from the site secret."""
+    return hmac.digest(secret.key, _PSEUDONYM_LABEL, "sha256")
+
+
+def _keyed_hash(key: bytes, patient_id: str) -> str:
     normalised = normalise_identifier(patient_id)
     if not normalised:
         raise ValueError("A patient identifier must not be blank.")
-    key = hmac.new(secret.key, _PSEUDONYM_LABEL, hashlib.sha256).digest()
-    return hmac.new(key, normalised.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, normalised.encode("utf-8"), "sha256").hex()
 
 
 def short_pseudonym(pseudonym: str) -> str:

@@ -19,10 +19,11 @@ from app.storage import (
     Database,
     randomise,
     record_decision,
+    record_event,
     record_explanation,
     verify_chain,
 )
-from app.storage.audit import GENESIS_HASH
+from app.storage.audit import GENESIS_HASH, EventDraft, append_events
 from app.storage.models import AuditHead
 from tests.storage_fixtures import POSTGRES_ONLY, screened_case
 
@@ -103,6 +104,41 @@ def test_every_change_is_a_linked_event_with_who_what_and_why(
         assert (report.events_checked, report.head_hash) == (len(events), events[-1].hash)
         head = session.get(AuditHead, 1)
         assert head is not None and (head.seq, head.hash) == (events[-1].seq, events[-1].hash)
+
+
+AWKWARD_TEXT = 'quote " backslash \\ newline\n tab\t bell\x07 é ✓ 🧬 \u2028 </script>'
+
+
+def test_events_with_awkward_text_hash_as_documented_one_by_one_and_in_bulk(
+    storage_db: Database,
+) -> None:
+    new = {"note": AWKWARD_TEXT, "n": [1, 2.5, None, True], "z": {"b": 1, "a": "x"}}
+    with storage_db.transaction() as session:
+        record_event(
+            session,
+            actor=AWKWARD_TEXT,
+            action="update",
+            entity="site",
+            entity_id=AWKWARD_TEXT,
+            field="code",
+            old=AWKWARD_TEXT,
+            new=new,
+            reason=AWKWARD_TEXT,
+        )
+        append_events(
+            session,
+            [
+                EventDraft("Dr É", "create", "site", "C1", new=new, reason=AWKWARD_TEXT),
+                EventDraft(AWKWARD_TEXT, "update", "site", "C1", field="x", old=1, new=None),
+            ],
+        )
+    events = _events(storage_db)
+    assert len(events) == 3
+    for event in events:
+        assert event.hash == _expected_hash(event)
+    assert json.loads(events[1].new_value or "") == new
+    with storage_db.session() as session:
+        assert not verify_chain(session).problems
 
 
 def test_an_empty_trail_verifies(storage_db: Database) -> None:

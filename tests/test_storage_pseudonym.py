@@ -17,6 +17,7 @@ from app.pseudonym import (
     create_site_secret,
     load_site_secret,
     pseudonymise,
+    pseudonymiser,
     short_pseudonym,
 )
 from app.storage import Database, record_import
@@ -37,6 +38,15 @@ def test_pseudonym_is_the_keyed_hash_of_the_normalised_identifier() -> None:
     assert pseudonymise("  mrn   00123 ", secret) == _expected(b"MRN 00123")
     assert pseudonymise("MRN 00123", secret) == pseudonymise("mrn 00123", secret)
     assert short_pseudonym(pseudonymise("MRN 00123", secret)) == _expected(b"MRN 00123")[:12]
+
+
+def test_a_batch_pseudonymiser_gives_the_same_keyed_hashes() -> None:
+    pseudonym_of = pseudonymiser(SiteSecret(KEY))
+    assert pseudonym_of("  mrn   00123 ") == _expected(b"MRN 00123")
+    assert pseudonym_of("Müller-7") == _expected("MÜLLER-7".encode())
+    assert pseudonymiser(SiteSecret(bytes(32)))("MRN 00123") == _expected(b"MRN 00123", bytes(32))
+    with pytest.raises(ValueError, match="blank"):
+        pseudonym_of("   ")
 
 
 def test_pseudonyms_differ_by_patient_and_by_site_secret() -> None:

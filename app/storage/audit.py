@@ -71,22 +71,30 @@ def _json_default(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+_ENCODER = json.JSONEncoder(
+    sort_keys=True,
+    separators=(",", ":"),
+    ensure_ascii=False,
+    allow_nan=False,
+    default=_json_default,
+)
+"""Built once: `json.dumps` with these options builds an encoder on every call."""
+_quote = json.encoder.encode_basestring  # what _ENCODER does to a string (no ASCII escaping)
+
+
 def canonical_json(value: object) -> str:
     """Compact JSON with sorted keys and no ASCII escaping: one text for one value."""
-    return json.dumps(
-        value,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-        default=_json_default,
-    )
+    return _ENCODER.encode(value)
 
 
-def _content(
+def _optional(text: str | None) -> str:
+    return "null" if text is None else _quote(text)
+
+
+def _content_text(
     *,
     seq: int,
-    occurred_at: datetime,
+    occurred_at: str,
     actor: str,
     action: str,
     entity: str,
@@ -97,21 +105,18 @@ def _content(
     new_value: str | None,
     reason: str | None,
     prev_hash: str,
-) -> dict[str, object]:
-    return {
-        "seq": seq,
-        "occurred_at": occurred_at.isoformat(),
-        "actor": actor,
-        "action": action,
-        "entity": entity,
-        "entity_id": entity_id,
-        "case_id": case_id,
-        "field": field,
-        "old_value": old_value,
-        "new_value": new_value,
-        "reason": reason,
-        "prev_hash": prev_hash,
-    }
+) -> str:
+    """The canonical JSON of an event's content (what `event_hash` hashes), composed from the
+    fields in sorted key order: old and new are JSON text already, so each event's values
+    are encoded once and the envelope needs only string quoting."""
+    return (
+        f'{{"action":{_quote(action)},"actor":{_quote(actor)},'
+        f'"case_id":{"null" if case_id is None else int(case_id)},'
+        f'"entity":{_quote(entity)},"entity_id":{_quote(entity_id)},'
+        f'"field":{_optional(field)},"new_value":{_optional(new_value)},'
+        f'"occurred_at":{_quote(occurred_at)},"old_value":{_optional(old_value)},'
+        f'"prev_hash":{_quote(prev_hash)},"reason":{_optional(reason)},"seq":{int(seq)}}}'
+    )
 
 
 def event_hash(content: Mapping[str, object]) -> str:
@@ -157,9 +162,11 @@ def record_event(
     connection = session.connection()
     head_seq, head_hash = connection.execute(_LOCK_HEAD).one()
     now = utc_now()
-    content = _content(
-        seq=head_seq + 1,
-        occurred_at=now,
+    row = _event_row(
+        head_seq + 1,
+        now,
+        now.isoformat(),
+        head_hash,
         actor=actor,
         action=action,
         entity=entity,
@@ -169,12 +176,59 @@ def record_event(
         old_value=None if old is None else canonical_json(old),
         new_value=None if new is None else canonical_json(new),
         reason=reason,
-        prev_hash=head_hash,
     )
-    digest = event_hash(content)
-    row = {**content, "occurred_at": now, "hash": digest}
     connection.execute(_INSERT_EVENT, row)  # a trigger checks the link and moves the head
     return head_seq + 1
+
+
+def _event_row(
+    seq: int,
+    occurred_at: datetime,
+    occurred_iso: str,
+    prev_hash: str,
+    *,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    case_id: int | None,
+    field: str | None,
+    old_value: str | None,
+    new_value: str | None,
+    reason: str | None,
+) -> dict[str, object]:
+    """The ``audit_event`` row of one event, with its ``hash`` over its content."""
+    digest = hashlib.sha256(
+        _content_text(
+            seq=seq,
+            occurred_at=occurred_iso,
+            actor=actor,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            case_id=case_id,
+            field=field,
+            old_value=old_value,
+            new_value=new_value,
+            reason=reason,
+            prev_hash=prev_hash,
+        ).encode("utf-8")
+    ).hexdigest()
+    return {
+        "seq": seq,
+        "occurred_at": occurred_at,
+        "actor": actor,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
+        "case_id": case_id,
+        "field": field,
+        "old_value": old_value,
+        "new_value": new_value,
+        "reason": reason,
+        "prev_hash": prev_hash,
+        "hash": digest,
+    }
 
 
 @dataclass(frozen=True)
@@ -216,11 +270,14 @@ def append_events(session: Session, drafts: Sequence[EventDraft]) -> int:
     """
     head_seq, prev_hash = lock_chain_head(session)
     now = utc_now()
+    iso = now.isoformat()
     rows = []
     for seq, draft in enumerate(drafts, start=head_seq + 1):
-        content = _content(
-            seq=seq,
-            occurred_at=now,
+        row = _event_row(
+            seq,
+            now,
+            iso,
+            prev_hash,
             actor=draft.actor,
             action=draft.action,
             entity=draft.entity,
@@ -230,10 +287,9 @@ def append_events(session: Session, drafts: Sequence[EventDraft]) -> int:
             old_value=None if draft.old is None else canonical_json(draft.old),
             new_value=None if draft.new is None else canonical_json(draft.new),
             reason=draft.reason,
-            prev_hash=prev_hash,
         )
-        prev_hash = event_hash(content)
-        rows.append({**content, "occurred_at": now, "hash": prev_hash})
+        prev_hash = str(row["hash"])
+        rows.append(row)
     if rows:
         session.connection().execute(_INSERT_EVENT, rows)  # each row checked by the trigger
     return head_seq + len(rows)

@@ -8,8 +8,9 @@ hashes the chain in Python (`append_events`), and leaves the database's triggers
 every link. Cases already recorded (same content hash) are skipped, so re-importing a cohort
 changes nothing; cases recorded as failed are completed by `record_import` afterwards.
 
-``neoadj screen`` does not use it: it runs the model between cases and commits each case
-with its prediction, criteria and decision on its own, so a crash keeps every finished case.
+``neoadj screen`` registers its whole batch with it before screening case by case (each
+case's prediction, criteria and decision commit on their own). The site's pseudonym key is
+derived once for the cohort.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from app.pseudonym import SiteSecret, pseudonymise
+from app.pseudonym import SiteSecret, pseudonymiser
 from app.storage.audit import EventDraft, append_events, lock_chain_head
 from app.storage.cases import check_site_code, site_secret_mismatch
 from app.storage.errors import RecordError
@@ -104,6 +105,7 @@ def record_imports(
     lock_chain_head(session)  # from here on no other writer adds or changes a case
     known = _recorded_cases(session, [case.content_hash for case in cases])
     new_sites = _new_sites(session, {code for code, _ in checked}, secret)
+    pseudonym_of = pseudonymiser(secret)  # the site's key derived once for the cohort
     new: list[_NewCase] = []
     failed: list[int] = []
     for position, (case, (code, inputs)) in enumerate(zip(cases, checked, strict=True)):
@@ -113,7 +115,7 @@ def record_imports(
                 failed.append(position)
             continue
         identifier = (case.clinical.patient_id if case.clinical else None) or case.case_id
-        pseudonym = pseudonymise(identifier, secret)
+        pseudonym = pseudonym_of(identifier)
         new.append(_NewCase(position, code, pseudonym, case.content_hash, case.synthetic, inputs))
     ids = _insert(session, new, new_sites, secret, actor)
     case_ids = {n: known[c.content_hash][0] for n, c in enumerate(cases) if c.content_hash in known}
