@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from app.errors import Cancelled
 from app.progress import ProgressFn, check_cancel
-from app.slides.background_tiles import BackgroundTiles
+from app.slides.background_tiles import BackgroundTiles, read_into_cache
 from app.slides.multiscale import LevelView
 from app.slides.opener import open_slide
 from app.slides.reader import SlideReader
@@ -65,7 +65,7 @@ def open_slide_for_view(
     for done, (col, row) in enumerate(tiles, start=1):
         if cancel.is_set():
             break
-        reader.read_tile(coarsest, col, row, TILE_SIZE)
+        read_into_cache(reader, coarsest, col, row, TILE_SIZE)
         progress(done, len(tiles) + 1)
     if cancel.is_set():
         reader.close()

@@ -27,6 +27,18 @@ TileKey = tuple[int, int, int, int]  # level, col, row, tile_size
 GLASS_WHITE = 255  # what a slide shows where there is no tissue
 
 
+def read_into_cache(reader: SlideReader, level: int, col: int, row: int, tile_size: int) -> None:
+    """Read one tile into the reader's cache as a C-contiguous (h, w, 3) uint8 copy.
+
+    A reader may cache strided views (OpenSlide's RGB over its ARGB buffer); a view that
+    assembles many cached tiles per frame copies contiguous ones several times faster, and
+    the copy holds less memory than the buffer a view keeps alive.
+    """
+    tile = reader.read_tile(level, col, row, tile_size)
+    if not tile.flags.c_contiguous:
+        reader.tile_cache.put((level, col, row, tile_size), np.ascontiguousarray(tile))
+
+
 class BackgroundTiles:
     """A non-blocking `TileSource` over a `SlideReader` (which stays owned by the caller).
 
@@ -110,7 +122,7 @@ class BackgroundTiles:
                 key, _ = self._pending.popitem(last=True)
                 self._in_flight.add(key)
             try:
-                self._reader.read_tile(*key)
+                read_into_cache(self._reader, *key)
             except Exception:  # a damaged tile: show its stand-in, don't retry forever
                 log.warning("slide tile %s could not be read", key[:3], exc_info=True)
                 with self._wake:
