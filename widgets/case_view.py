@@ -121,6 +121,6 @@ class CaseView(QWidget):
         """Release GL resources and readers before the window goes."""
         if self._slide_task is not None:
             self._slide_task.cancel.set()
-        self.mri_view.clear()
+        self.mri_view.close_viewers()
         self.volume_view.close_vtk()
         self.slide_view.close_viewer()

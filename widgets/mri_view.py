@@ -9,6 +9,7 @@ import numpy as np
 from napari.layers import Image
 from numpy.typing import NDArray
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -44,9 +45,11 @@ class MriView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.viewers: list[PhaseViewer] = []
+        self.viewers: list[PhaseViewer] = []  # showing the current series, in order
+        self._spare: list[PhaseViewer] = []  # made, hidden, ready for the next case
         self._pending: list[MriSeries] = []
-        self._generation = 0
+        self._to_prepare = 0
+        self._step_scheduled = False
         self._columns = 1
         self.link = ViewerLink()
         self.tumour_measurement: TumourMeasurement | None = None
@@ -110,66 +113,109 @@ class MriView(QWidget):
     # --- content --------------------------------------------------------------------
     @property
     def building(self) -> bool:
-        """True while viewers of the last `set_series` are still being made."""
+        """True while viewers of the last `set_series` are still being filled."""
         return bool(self._pending)
+
+    @property
+    def preparing(self) -> bool:
+        """True while viewers asked for by `prepare` are still being made."""
+        return self._to_prepare > 0
+
+    def prepare(self, count: int) -> None:
+        """Make `count` empty viewers ahead (one per event-loop turn), so that showing a case
+        of up to `count` series later only fills them (milliseconds each, not a second)."""
+        self._to_prepare = max(0, count - len(self.viewers) - len(self._spare))
+        self._schedule()
 
     def set_series(self, series: list[MriSeries]) -> None:
         """Show these series (replacing any shown before).
 
-        Each napari viewer takes a good fraction of a second to make, in the GUI thread; they
-        are made one per event-loop turn so that the window keeps responding meanwhile.
-        `viewers_ready` is emitted when the last one exists.
+        Viewers are reused from case to case: one is filled per event-loop turn (a new one is
+        made only when the case has more series than any before), so the window keeps
+        responding meanwhile. `viewers_ready` is emitted when the last one shows its series.
         """
         self.clear()
-        self._generation += 1
         self._pending = list(series)
         self._columns = 1 if len(series) == 1 else 2 if len(series) <= 4 else 3
         self.empty_label.setVisible(True)
         self.empty_label.setText("Loading MRI viewers..." if series else "No MRI series.")
         if series:
-            generation = self._generation
-            QTimer.singleShot(0, lambda: self._build_next(generation))
+            self._schedule()
         else:
             self.viewers_ready.emit()
 
-    def _build_next(self, generation: int) -> None:
-        if generation != self._generation or not self._pending:
-            return  # superseded by a later set_series or clear
-        series = self._pending[0]
-        i = len(self.viewers)
-        viewer = PhaseViewer(series, self)
-        self.grid.addWidget(viewer, i // self._columns, i % self._columns)
+    def _schedule(self) -> None:
+        if not self._step_scheduled and (self._pending or self._to_prepare):
+            self._step_scheduled = True
+            QTimer.singleShot(0, self._step)
+
+    def _step(self) -> None:
+        """One turn's work: fill the next pending series' viewer, else make a spare one."""
+        self._step_scheduled = False
+        if self._pending:
+            self._show_next()
+        elif self._to_prepare:
+            viewer = self._new_viewer()
+            viewer.setVisible(False)
+            self._spare.append(viewer)
+            self._to_prepare -= 1
+        self._schedule()
+
+    def _new_viewer(self) -> PhaseViewer:
+        viewer = PhaseViewer(None, self)
         viewer.line_measured.connect(lambda length, v=viewer: self._on_line_measured(v, length))
         viewer.phase_changed.connect(self._refresh_show_combo)
         viewer.phase_changed.connect(self.phases_changed)
+        return viewer
+
+    def _show_next(self) -> None:
+        series = self._pending.pop(0)
+        i = len(self.viewers)
+        viewer = self._spare.pop(0) if self._spare else self._new_viewer()
+        viewer.set_series(series)
+        self.grid.addWidget(viewer, i // self._columns, i % self._columns)
         viewer.apply_preset(self.preset_combo.currentText())
         viewer.set_measuring(self.measure_button.isChecked())
+        viewer.setVisible(True)
         self.viewers.append(viewer)
         self.link.add(viewer.model)
-        self._pending.pop(0)
         self._refresh_show_combo()
-        if self._pending:
-            QTimer.singleShot(0, lambda: self._build_next(generation))
-        else:
+        if not self._pending:
             self.empty_label.setVisible(False)
             self.viewers_ready.emit()
 
     def clear(self) -> None:
-        """Remove every viewer (and stop making any still pending)."""
-        self._generation += 1
+        """Take every viewer off screen (kept for the next case) and stop filling any."""
         self._pending = []
         self.link.clear()
         for viewer in self.viewers:
             self.grid.removeWidget(viewer)
-            viewer.close_viewer()
-            viewer.deleteLater()
+            viewer.setVisible(False)
+            viewer.remove_saliency()
+            viewer.clear_lines()
+        self._spare = self.viewers + self._spare
         self.viewers = []
+        self._refresh_show_combo()
         self._last_line = None
         self.tumour_measurement = None
         self.recorded_label.setText("Tumour diameter: not measured")
         self.line_label.setText("No line drawn")
         self.use_button.setEnabled(False)
         self.saliency_bar.setVisible(False)
+
+    def close_viewers(self) -> None:
+        """Release every napari canvas, shown or kept (when the window closes)."""
+        self.clear()
+        self._to_prepare = 0
+        for viewer in self._spare:
+            viewer.close_viewer()
+            viewer.deleteLater()
+        self._spare = []
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Closing the view releases its napari canvases."""
+        self.close_viewers()
+        super().closeEvent(event)
 
     def viewer_for(self, series_uid: str) -> PhaseViewer:
         """The viewer showing the series with this SeriesInstanceUID.

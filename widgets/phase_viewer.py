@@ -50,29 +50,30 @@ class PhaseViewer(QWidget):
     line_measured = Signal(float)  # length (mm) of a line just drawn or edited
     contrast_changed = Signal()
 
-    def __init__(self, series: MriSeries, parent: QWidget | None = None) -> None:
+    def __init__(self, series: MriSeries | None = None, parent: QWidget | None = None) -> None:
+        """An empty viewer (napari canvas and layers made, no series) or one showing `series`.
+
+        Making the napari canvas and layers takes a good fraction of a second on the GUI
+        thread; `set_series` then shows any series in a few milliseconds, so a viewer is made
+        once and reused for every case.
+        """
         super().__init__(parent)
-        self.series = series
-        self.model = ViewerModel(title=series.series_description or "MRI")
+        self._series: MriSeries | None = None
+        self.model = ViewerModel(title="MRI")
         self.qt_viewer = QtViewer(self.model)
         self.saliency_layer: Image | None = None
         self.last_line_index: int | None = None  # the line drawn or edited last
-        self.presets = window_presets(series.voxels[0])
+        self.presets: dict[str, tuple[float, float]] = {"Full range": (0.0, 1.0)}
         self._full_range = self.presets["Full range"]
 
         self.phase_combo = QComboBox()
         for phase, label in PHASE_NAMES.items():
             self.phase_combo.addItem(label, phase.value)
-        self.phase_combo.setCurrentIndex(self.phase_combo.findData(series.phase.value))
         self.phase_combo.setToolTip("Contrast phase of this series (from the import; editable)")
         self.phase_combo.currentIndexChanged.connect(self._on_phase_selected)
         self.volume_combo = QComboBox()
-        for i in range(series.volume_count):
-            label = series.volume_labels[i] if i < len(series.volume_labels) else f"volume {i + 1}"
-            self.volume_combo.addItem(label, i)
-        self.volume_combo.setVisible(series.volume_count > 1)
         self.volume_combo.currentIndexChanged.connect(self._on_volume_selected)
-        self.description = QLabel(series.series_description or "(no series description)")
+        self.description = QLabel()
         self.window_label = QLabel()
         header = QHBoxLayout()
         header.setContentsMargins(2, 0, 2, 0)
@@ -87,18 +88,17 @@ class PhaseViewer(QWidget):
         layout.addWidget(self.qt_viewer, 1)
 
         self._make_current()
-        plane = view_plane(series)
         self.image_layer: Image = self.model.add_image(
-            series.voxels[0],
-            **layer_transform(series).as_kwargs(),
+            np.zeros((1, 1, 1), dtype=np.float32),
+            units=("mm", "mm", "mm"),
             name="MRI",
             colormap="gray",
-            contrast_limits=self.presets["Liver"],
+            contrast_limits=self._full_range,
             interpolation2d="linear",
         )
         self.measure_layer: Shapes = self.model.add_shapes(
             ndim=3,
-            **layer_transform(series).as_kwargs(),
+            units=("mm", "mm", "mm"),
             name="Measure",
             shape_type="line",
             edge_color=MEASURE_COLOR,
@@ -114,12 +114,57 @@ class PhaseViewer(QWidget):
         self.measure_layer.feature_defaults = {"length_mm": 0.0}
         self.measure_layer.events.data.connect(self._on_lines_changed)
         self.model.dims.axis_labels = WORLD_AXIS_LABELS
-        self.model.dims.order = plane.order
-        self.model.scene.camera.orientation2d = plane.orientation2d
         self.model.canvas.overlays.scale_bar.visible = True  # in mm (the layers' units)
         self.model.layers.selection.active = self.image_layer
         self.image_layer.events.contrast_limits.connect(self._on_contrast)
         self.model.mouse_drag_callbacks.append(self._window_drag)
+        if series is not None:
+            self.set_series(series)
+
+    @property
+    def series(self) -> MriSeries:
+        """The series shown.
+
+        Raises:
+            RuntimeError: if the viewer shows none (made ahead, not yet given one).
+        """
+        if self._series is None:
+            raise RuntimeError("This viewer shows no series yet.")
+        return self._series
+
+    def set_series(self, series: MriSeries) -> None:
+        """Show `series` (replacing the one shown, its lines and saliency) in patient mm."""
+        self._series = series
+        self.presets = window_presets(series.voxels[0])
+        self._full_range = self.presets["Full range"]
+        self.remove_saliency()
+        self.clear_lines()
+        self.last_line_index = None
+        self.model.title = series.series_description or "MRI"
+        self.phase_combo.blockSignals(True)
+        self.phase_combo.setCurrentIndex(self.phase_combo.findData(series.phase.value))
+        self.phase_combo.blockSignals(False)
+        self.volume_combo.blockSignals(True)
+        self.volume_combo.clear()
+        for i in range(series.volume_count):
+            label = series.volume_labels[i] if i < len(series.volume_labels) else f"volume {i + 1}"
+            self.volume_combo.addItem(label, i)
+        self.volume_combo.blockSignals(False)
+        self.volume_combo.setVisible(series.volume_count > 1)
+        self.description.setText(series.series_description or "(no series description)")
+
+        self._make_current()
+        transform = layer_transform(series)
+        for layer in (self.image_layer, self.measure_layer):
+            layer.scale = transform.scale
+            layer.rotate = transform.rotate
+            layer.translate = transform.translate
+        self.image_layer.data = series.voxels[0]
+        self.image_layer.contrast_limits_range = self._full_range
+        self.image_layer.contrast_limits = self.presets["Liver"]
+        plane = view_plane(series)
+        self.model.dims.order = plane.order
+        self.model.scene.camera.orientation2d = plane.orientation2d
         self.model.reset_view()
         self.model.dims.set_point(plane.slice_axis, self._center_world()[plane.slice_axis])
         self._on_contrast()
@@ -185,7 +230,8 @@ class PhaseViewer(QWidget):
 
     def clear_lines(self) -> None:
         """Remove every measuring line."""
-        self.measure_layer.data = []
+        if len(self.measure_layer.data):  # setting data re-slices and redraws the layer
+            self.measure_layer.data = []
 
     def _on_lines_changed(self, event: Any) -> None:
         action = str(getattr(event, "action", ""))
@@ -265,10 +311,14 @@ class PhaseViewer(QWidget):
             native.makeCurrent()
 
     def _on_phase_selected(self, index: int) -> None:
+        if self._series is None:
+            return
         self.series.phase = Phase(self.phase_combo.itemData(index))
         self.phase_changed.emit(self.series.series_instance_uid, self.series.phase.value)
 
     def _on_volume_selected(self, index: int) -> None:
+        if self._series is None or index < 0:
+            return
         self.image_layer.data = self.series.voxels[index]
 
     def close_viewer(self) -> None:

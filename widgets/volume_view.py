@@ -23,7 +23,7 @@ import numpy as np
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL render window)
 from numpy.typing import NDArray
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -340,6 +340,11 @@ class VolumeView(QWidget):
             widget.GetRenderWindow().RemoveAllObservers()  # type: ignore[no-untyped-call]
             self._layout.removeWidget(widget)
             widget.setParent(None)  # owned by this reference alone: deleted on return
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Closing the view releases its render window."""
+        self.close_vtk()
+        super().closeEvent(event)
 
     def _series_by_uid(self, series_uid: str) -> MriSeries:
         for s in self.series:

@@ -9,6 +9,7 @@ import numpy as np
 import pydicom
 import pytest
 from numpy.typing import NDArray
+from PySide6.QtCore import QCoreApplication, QEvent
 from pytestqt.qtbot import QtBot
 from scipy.ndimage import binary_opening
 
@@ -59,8 +60,8 @@ def _centroid_world_yx(viewer: PhaseViewer, mask: NDArray[np.bool_]) -> NDArray[
     )
 
 
-def test_phases_on_different_grids_line_up_in_patient_space(qtbot: QtBot) -> None:
-    view = _view(qtbot, three_grids())
+def _assert_phantom_lines_up(qtbot: QtBot, view: MriView) -> list[NDArray[np.uint8]]:
+    """Check marker and tumour at their phantom positions in every viewer; the screenshots."""
     view.apply_preset("Full range")
     for viewer in view.viewers:  # the white scale bar would count as "brightest" pixels
         viewer.model.canvas.overlays.scale_bar.visible = False
@@ -86,8 +87,31 @@ def test_phases_on_different_grids_line_up_in_patient_space(qtbot: QtBot) -> Non
         rows, cols = np.nonzero(grey > 235)
         assert cols.mean() > grey.shape[1] / 2 and rows.mean() < grey.shape[0] / 2
         assert np.nonzero(tumour_mask)[1].mean() < grey.shape[1] / 2
+    return shots
+
+
+def test_phases_on_different_grids_line_up_in_patient_space(qtbot: QtBot) -> None:
+    view = _view(qtbot, three_grids())
+    shots = _assert_phantom_lines_up(qtbot, view)
     h = min(s.shape[0] for s in shots)
     save_screenshot("mri_phases_aligned", np.concatenate([s[:h] for s in shots], axis=1))
+
+
+def test_viewers_are_reused_from_case_to_case_and_released_on_close(qtbot: QtBot) -> None:
+    grids = three_grids()
+    view = _view(qtbot, [grids[2], grids[1]])  # the mirrored grid first, on another slice
+    before = list(view.viewers)
+    view.viewers[0].add_line_world_mm(np.array([0.0, 0.0, 0.0]), np.array([0.0, 0.0, 30.0]))
+    with qtbot.waitSignal(view.viewers_ready, timeout=60_000):
+        view.set_series(grids)
+    assert view.viewers[:2] == before  # filled again, not made anew
+    assert [v.series for v in view.viewers] == grids
+    assert all(not v.lines_world_mm() for v in view.viewers)  # the last case's line is gone
+    _assert_phantom_lines_up(qtbot, view)  # the new grids' transforms, not the old ones
+    view.close_viewers()
+    assert not view.viewers and not view.building
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    assert not view.findChildren(PhaseViewer)  # shown and kept ones alike are deleted
 
 
 def test_slice_zoom_and_pan_are_linked_and_can_be_unlinked(qtbot: QtBot) -> None:
