@@ -40,6 +40,7 @@ NO_MPP_NOTE = (
     "coordinates are in pixels."
 )
 TILE_SIZE = 256  # px, the chunk edge of the level arrays
+_NO_SLIDE = [np.full((1, 1, 3), 255, dtype=np.uint8)]  # white glass, while no slide is shown
 REFRESH_MS = 100  # tiles that arrive within this time are shown by one re-slice
 
 
@@ -88,12 +89,22 @@ class SlideView(QWidget):
         self._refresh_timer.setInterval(REFRESH_MS)
         self._refresh_timer.timeout.connect(self._show_arrived_tiles)
         self._tile_arrived.connect(self._on_tile_arrived)
-        self.slide_layer: Image | None = None
         self.heatmap_layer: Image | None = None
         self.model = ViewerModel(title="Slide")
         self.qt_viewer = QtViewer(self.model)
         self.scale_bar = self.model.canvas.overlays.scale_bar
         self.scale_bar.visible = False
+        # Made once, hidden, and given each slide's levels: making a napari image layer (its
+        # vispy visual) stalls the GUI thread for a good fraction of a second.
+        self._make_current()
+        self._slide_layer: Image = self.model.add_image(
+            _NO_SLIDE,
+            multiscale=True,
+            rgb=True,
+            name="slide",
+            contrast_limits=(0, 255),
+            visible=False,
+        )
 
         self.slide_combo = QComboBox()
         self.slide_combo.setToolTip("Slides of this case")
@@ -134,17 +145,14 @@ class SlideView(QWidget):
         self.tiles = BackgroundTiles(reader, on_tile=self._tile_arrived.emit)
         info = reader.info
         self._make_current()
-        self.slide_layer = self.model.add_image(
-            # finer levels never wait for a read; the coarsest (read ahead) is read as is
-            [LevelView(self.tiles, level, TILE_SIZE) for level in range(info.level_count - 1)]
-            + [LevelView(reader, info.level_count - 1, TILE_SIZE)],
-            multiscale=True,
-            rgb=True,
-            name="slide",
-            scale=self.world_per_px,
-            units=("um", "um") if info.mpp is not None else ("pixel", "pixel"),
-            contrast_limits=(0, 255),
-        )
+        layer = self._slide_layer
+        layer.visible = True  # first: napari refreshes the extent of visible layers only
+        layer.scale = self.world_per_px
+        layer.units = ("um", "um") if info.mpp is not None else ("pixel", "pixel")
+        # finer levels never wait for a read; the coarsest (read ahead) is read as is
+        layer.data = [
+            LevelView(self.tiles, level, TILE_SIZE) for level in range(info.level_count - 1)
+        ] + [LevelView(reader, info.level_count - 1, TILE_SIZE)]
         width, height = info.dimensions
         parts = [f"{width:,} x {height:,} px", f"{info.level_count} levels"]
         if info.mpp is not None:
@@ -157,6 +165,11 @@ class SlideView(QWidget):
         self.note_label.setVisible(info.mpp is None)
         self.scale_bar.visible = info.mpp is not None
         self.model.reset_view()
+
+    @property
+    def slide_layer(self) -> Image | None:
+        """The napari layer showing the slide; None when no slide is shown."""
+        return self._slide_layer if self.reader is not None else None
 
     @property
     def loading(self) -> bool:
@@ -173,9 +186,12 @@ class SlideView(QWidget):
 
     def clear(self) -> None:
         """Remove the slide and its overlays, and close the reader."""
-        if len(self.model.layers):  # napari's clear() runs a full gc.collect() even when empty
-            self.model.layers.clear()
-        self.slide_layer = self.heatmap_layer = None
+        if self.heatmap_layer is not None:
+            self.model.layers.remove(self.heatmap_layer)
+            self.heatmap_layer = None
+        if self.reader is not None:  # the layer lets go of the reader's levels
+            self._slide_layer.visible = False
+            self._slide_layer.data = _NO_SLIDE
         self.heatmap_bar.setVisible(False)
         self.note_label.setVisible(False)
         self.scale_bar.visible = False

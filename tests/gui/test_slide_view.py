@@ -72,15 +72,22 @@ def test_real_svs_shows_its_pyramid_in_micrometres_without_the_label(
     view.close_viewer()
 
 
-def test_a_slide_without_pixel_size_says_so(qtbot: QtBot, tmp_path: Path) -> None:
+def test_a_slide_without_pixel_size_says_so(
+    qtbot: QtBot, tmp_path: Path, shared_data: Path
+) -> None:
     path = tmp_path / "no_mpp.tiff"
     rng = np.random.default_rng(7)
     image = rng.integers(0, 255, size=(1024, 768, 3), dtype=np.uint8)
     tifffile.imwrite(path, image, tile=(256, 256), photometric="rgb", compression="jpeg")
     view = _view(qtbot)
+    view.show_slide(open_slide(shared_data / "wsi" / "CMU-1-Small-Region.svs"))  # in µm first
+    first_layer = view.slide_layer
     reader = open_slide(path)
     assert reader.info.mpp is None
     view.show_slide(reader)
+    assert view.slide_layer is first_layer  # one napari layer, given each slide's levels
+    extent = np.asarray(first_layer.extent.world)
+    assert tuple(extent[1] - extent[0]) == (1024 - 1, 768 - 1)  # pixel centres, in px
     assert view.note_label.isVisible() and view.note_label.text() == NO_MPP_NOTE
     assert not view.scale_bar.visible
     assert view.slide_layer is not None and tuple(view.slide_layer.scale) == (1.0, 1.0)
@@ -88,6 +95,7 @@ def test_a_slide_without_pixel_size_says_so(qtbot: QtBot, tmp_path: Path) -> Non
     save_screenshot("slide_without_mpp", grab_widget(view))
     view.clear()
     assert view.reader is None and not view.note_label.isVisible()
+    assert view.slide_layer is None and not first_layer.visible
 
 
 def test_heatmap_lies_on_its_slide_coordinates_and_toggles(qtbot: QtBot, shared_data: Path) -> None:
