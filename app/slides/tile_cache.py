@@ -10,8 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 DEFAULT_TILE_CACHE_BYTES = 64 * 1024 * 1024
-"""64 MiB: 256 to 340 tiles of 256x256 px (256 as views of OpenSlide's 4-byte ARGB, 340 as RGB
-copies; a full-HD viewport needs about 40)."""
+"""64 MiB: about 340 RGB tiles of 256x256 px (a full-HD viewport needs about 40)."""
 
 
 class TileCache:
