@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 from pydicom.uid import (
@@ -38,6 +37,7 @@ _DTYPES = {
     (32, 1): "<i4",
 }
 _PIXEL_DATA = Tag("PixelData")
+_TRANSFER_SYNTAX_UID = Tag("TransferSyntaxUID")
 _T = {
     k: Tag(k)
     for k in [
@@ -95,7 +95,7 @@ class PixelFormat:
             bits_stored=stored,
             high_bit=high_bit if high_bit is not None else stored - 1,
             signed=values.integer(ds, _T["PixelRepresentation"]) == 1,
-            transfer_syntax=str(meta.get("TransferSyntaxUID") or "") if meta is not None else "",
+            transfer_syntax=values.text(meta, _TRANSFER_SYNTAX_UID),
         )
 
     @property
@@ -140,8 +140,8 @@ def stored_frames(ds: Dataset, fmt: PixelFormat, name: str) -> NDArray[Any]:
     if dtype is None:
         return _decode_with_plugins(ds, fmt, name)
     count = fmt.frames * fmt.rows * fmt.cols
-    data = elem.value  # the raw bytes (or a view of them): no conversion needed for OB/OW
-    if not isinstance(data, bytes | memoryview):
+    data = elem.value  # the raw bytes: no conversion needed for OB/OW
+    if not isinstance(data, bytes):
         raise CaseImportError(f"'{name}' is truncated or incomplete: it has no pixel data.")
     expected = count * dtype.itemsize
     if len(data) < expected:
@@ -173,9 +173,6 @@ def _clear_unused_bits(arr: NDArray[Any], bits_stored: int) -> NDArray[Any]:
 
 def _decode_with_plugins(ds: Dataset, fmt: PixelFormat, name: str) -> NDArray[Any]:
     syntax = UID(fmt.transfer_syntax).name if fmt.transfer_syntax else "unknown transfer syntax"
-    elem = ds.get_item(_PIXEL_DATA)
-    if isinstance(elem, RawDataElement) and isinstance(elem.value, memoryview):
-        ds[_PIXEL_DATA] = elem._replace(value=bytes(elem.value))  # the plugins expect bytes
     try:
         arr: NDArray[Any] = ds.pixel_array
     except Exception as exc:  # the codec plugins raise many types (RuntimeError, ValueError...)
