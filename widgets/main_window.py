@@ -38,9 +38,6 @@ from widgets.worklist_widget import WorklistWidget
 log = logging.getLogger(__name__)
 
 WINDOW_TITLE = "Neoadj-Net screening workstation"
-PREPARED_MRI_VIEWERS = 4
-"""MRI viewers made while the window is idle after start-up (pre-contrast, arterial, portal
-venous, delayed): making one stalls the GUI thread for about a second, filling one does not."""
 
 
 class MainWindow(QMainWindow):
@@ -95,7 +92,6 @@ class MainWindow(QMainWindow):
         self.resize(1500, 950)
         self.settings.restore_window(self)
         self.refresh_checkpoint_banner()
-        self.case_view.mri_view.prepare(PREPARED_MRI_VIEWERS)
 
     # --- menus ----------------------------------------------------------------------
     def _build_menus(self) -> None:

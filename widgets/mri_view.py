@@ -4,8 +4,10 @@ and pan, window/level presets, a measuring line, and saliency overlays."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import numpy as np
+import shiboken6
 from napari.layers import Image
 from numpy.typing import NDArray
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -48,7 +50,7 @@ class MriView(QWidget):
         self.viewers: list[PhaseViewer] = []  # showing the current series, in order
         self._spare: list[PhaseViewer] = []  # made, hidden, ready for the next case
         self._pending: list[MriSeries] = []
-        self._to_prepare = 0
+        self._filling: tuple[PhaseViewer, Iterator[None]] | None = None  # viewer, its steps
         self._step_scheduled = False
         self._columns = 1
         self.link = ViewerLink()
@@ -114,18 +116,7 @@ class MriView(QWidget):
     @property
     def building(self) -> bool:
         """True while viewers of the last `set_series` are still being filled."""
-        return bool(self._pending)
-
-    @property
-    def preparing(self) -> bool:
-        """True while viewers asked for by `prepare` are still being made."""
-        return self._to_prepare > 0
-
-    def prepare(self, count: int) -> None:
-        """Make `count` empty viewers ahead (one per event-loop turn), so that showing a case
-        of up to `count` series later only fills them (milliseconds each, not a second)."""
-        self._to_prepare = max(0, count - len(self.viewers) - len(self._spare))
-        self._schedule()
+        return bool(self._pending) or self._filling is not None
 
     def set_series(self, series: list[MriSeries]) -> None:
         """Show these series (replacing any shown before).
@@ -145,20 +136,18 @@ class MriView(QWidget):
             self.viewers_ready.emit()
 
     def _schedule(self) -> None:
-        if not self._step_scheduled and (self._pending or self._to_prepare):
+        if not self._step_scheduled and (self._filling or self._pending):
             self._step_scheduled = True
             QTimer.singleShot(0, self._step)
 
     def _step(self) -> None:
-        """One turn's work: fill the next pending series' viewer, else make a spare one."""
+        """One turn's work: a step of filling a viewer, else start filling the next pending
+        series' viewer (making one if none is spare)."""
         self._step_scheduled = False
-        if self._pending:
-            self._show_next()
-        elif self._to_prepare:
-            viewer = self._new_viewer()
-            viewer.setVisible(False)
-            self._spare.append(viewer)
-            self._to_prepare -= 1
+        if self._filling is not None:
+            self._fill_step()
+        elif self._pending:
+            self._start_filling()
         self._schedule()
 
     def _new_viewer(self) -> PhaseViewer:
@@ -168,11 +157,19 @@ class MriView(QWidget):
         viewer.phase_changed.connect(self.phases_changed)
         return viewer
 
-    def _show_next(self) -> None:
+    def _start_filling(self) -> None:
         series = self._pending.pop(0)
-        i = len(self.viewers)
         viewer = self._spare.pop(0) if self._spare else self._new_viewer()
-        viewer.set_series(series)
+        viewer.setVisible(False)
+        self._filling = (viewer, viewer.fill_steps(series))
+
+    def _fill_step(self) -> None:
+        assert self._filling is not None
+        viewer, steps = self._filling
+        if next(steps, StopIteration) is not StopIteration:
+            return
+        self._filling = None
+        i = len(self.viewers)
         self.grid.addWidget(viewer, i // self._columns, i % self._columns)
         viewer.apply_preset(self.preset_combo.currentText())
         viewer.set_measuring(self.measure_button.isChecked())
@@ -187,6 +184,9 @@ class MriView(QWidget):
     def clear(self) -> None:
         """Take every viewer off screen (kept for the next case) and stop filling any."""
         self._pending = []
+        if self._filling is not None:  # half filled: kept, filled anew when next used
+            self._spare.append(self._filling[0])
+            self._filling = None
         self.link.clear()
         for viewer in self.viewers:
             self.grid.removeWidget(viewer)
@@ -206,10 +206,12 @@ class MriView(QWidget):
     def close_viewers(self) -> None:
         """Release every napari canvas, shown or kept (when the window closes)."""
         self.clear()
-        self._to_prepare = 0
         for viewer in self._spare:
             viewer.close_viewer()
-            viewer.deleteLater()
+            # deleted now, not at a later event-loop turn: left to a deleteLater, the viewers
+            # of windows closed late in a session were destroyed during interpreter
+            # finalisation, which crashed it (SIGABRT, none_dealloc)
+            shiboken6.delete(viewer)
         self._spare = []
 
     def closeEvent(self, event: QCloseEvent) -> None:

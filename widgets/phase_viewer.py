@@ -8,7 +8,7 @@ step is one slice and a line's length in world units is its length in mm.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import numpy as np
@@ -134,6 +134,13 @@ class PhaseViewer(QWidget):
 
     def set_series(self, series: MriSeries) -> None:
         """Show `series` (replacing the one shown, its lines and saliency) in patient mm."""
+        for _ in self.fill_steps(series):
+            pass
+
+    def fill_steps(self, series: MriSeries) -> Iterator[None]:
+        """`set_series` in steps, each some tens of ms on the GUI thread (every layer property
+        set re-slices the layer); `MriView` runs one step per event-loop turn. The viewer is
+        consistent again once the iterator is exhausted."""
         self._series = series
         self.presets = window_presets(series.voxels[0])
         self._full_range = self.presets["Full range"]
@@ -152,18 +159,20 @@ class PhaseViewer(QWidget):
         self.volume_combo.blockSignals(False)
         self.volume_combo.setVisible(series.volume_count > 1)
         self.description.setText(series.series_description or "(no series description)")
-
-        self._make_current()
         transform = layer_transform(series)
         for layer in (self.image_layer, self.measure_layer):
+            yield
+            self._make_current()
             layer.scale = transform.scale
             layer.rotate = transform.rotate
             layer.translate = transform.translate
+        yield
         self.image_layer.data = series.voxels[0]
         self.image_layer.contrast_limits_range = self._full_range
         self.image_layer.contrast_limits = self.presets["Liver"]
         plane = view_plane(series)
         self.model.dims.order = plane.order
+        yield
         self.model.scene.camera.orientation2d = plane.orientation2d
         self.model.reset_view()
         self.model.dims.set_point(plane.slice_axis, self._center_world()[plane.slice_axis])
