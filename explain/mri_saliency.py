@@ -144,15 +144,11 @@ def _other_embeddings(case: CaseTensors) -> tuple[Tensor, Tensor]:
 def _logit_from_last_conv(case: CaseTensors, acts: Tensor, others: tuple[Tensor, Tensor]) -> Tensor:
     """(1,) logit from the (1, C, z', y', x') ``last_conv`` output, as ``NeoadjNet.forward``
     fuses it (eval mode) with the (1, D) slide and gene embeddings ``others``."""
-    model, branch = case.model, case.model.mri_branch
-    flat = branch.last_act(acts).flatten(2)  # (1, C, z'y'x')
-    mri_emb = branch.project(torch.cat([flat.mean(dim=2), flat.amax(dim=2)], dim=1))  # (1, D)
-    parts = (mri_emb, *others)
-    raw = torch.stack([norm(x) for norm, x in zip(model.norms, parts, strict=True)], dim=1)
-    mask = case.modality_mask.to(torch.bool).unsqueeze(-1)  # (1, 3, 1)
-    emb = torch.where(mask, raw, model.absent.unsqueeze(0))  # (1, 3, D)
-    logit: Tensor = model.head(emb.flatten(1)).squeeze(-1)
-    return logit
+    model = case.model
+    if case.mri is None:
+        raise ValueError("the case has no MRI")
+    mri_emb = model.mri_branch.embed(acts, case.mri)[0]  # (1, D)
+    return model.fuse(model.normalise((mri_emb, *others)), case.modality_mask)
 
 
 def mri_saliency(

@@ -227,6 +227,8 @@ def cascading_randomisation(
 
 
 BRANCHES = ("mri_branch", "slide_branch", "gene_branch")
+TRAINING_AIDS = ("aux_heads", "feature_heads")
+"""Heads that only training reads: off the logit's path, so never randomised."""
 
 
 def _has_parameters(module: nn.Module) -> bool:
@@ -242,7 +244,7 @@ def _top_down(module: nn.Module, prefix: str) -> list[LayerGroup]:
     groups: list[LayerGroup] = []
     for name, child in reversed(list(module.named_children())):
         path = f"{prefix}.{name}"
-        if not _has_parameters(child):
+        if name in TRAINING_AIDS or not _has_parameters(child):
             continue
         if any(True for _ in child.parameters(recurse=False)):
             groups.append((path, (path,)))
@@ -252,11 +254,11 @@ def _top_down(module: nn.Module, prefix: str) -> list[LayerGroup]:
 
 
 def _fusion_group(model: NeoadjNet) -> LayerGroup:
-    """Everything above the branches that the fused logit depends on (head, norms...)."""
+    """Everything above the branches that the fused logit depends on (head, absent vectors)."""
     names = tuple(
         name
         for name, child in model.named_children()
-        if name not in BRANCHES and name != "aux_heads" and _has_parameters(child)
+        if name not in BRANCHES and name not in TRAINING_AIDS and _has_parameters(child)
     )
     return ("fusion head", names)
 

@@ -22,11 +22,19 @@ class CaseArrays:
         mri: (P, Z, Y, X) float32 on the model grid, or None when MRI is missing.
         tiles: (N, 3, h, w) uint8 slide tiles (N >= 1), or None when the slide is missing.
         genes: (G,) float32 alteration calls, or None when the gene panel is missing.
+        grid_matrix: (4, 4) model-grid zyx index -> LPS mm affine of ``mri``, or None.
+        tile_positions: (N, 2) int64 level-0 top-left (x, y) of each tile, or None.
+        tile_extent_px: Side of one tile in level-0 pixels, or None.
+
+    The geometry is what lets training targets (tumour masks) be sampled where the inputs are.
     """
 
     mri: NDArray[np.float32] | None
     tiles: NDArray[np.uint8] | None
     genes: NDArray[np.float32] | None
+    grid_matrix: NDArray[np.float64] | None = None
+    tile_positions: NDArray[np.int64] | None = None
+    tile_extent_px: float | None = None
 
     @property
     def modality_mask(self) -> tuple[bool, bool, bool]:
@@ -42,6 +50,11 @@ class CaseArrays:
             arrays["tiles"] = self.tiles
         if self.genes is not None:
             arrays["genes"] = self.genes
+        if self.grid_matrix is not None:
+            arrays["grid_matrix"] = self.grid_matrix
+        if self.tile_positions is not None and self.tile_extent_px is not None:
+            arrays["tile_positions"] = self.tile_positions
+            arrays["tile_extent_px"] = np.array(self.tile_extent_px, dtype=np.float64)
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)  # type: ignore[arg-type]
         tmp.replace(path)
@@ -53,7 +66,11 @@ class CaseArrays:
             mri = data["mri"].astype(np.float32) if "mri" in data else None
             tiles = data["tiles"].astype(np.uint8) if "tiles" in data else None
             genes = data["genes"].astype(np.float32) if "genes" in data else None
-        return cls(mri, tiles, genes)
+            matrix = data["grid_matrix"].astype(np.float64) if "grid_matrix" in data else None
+            has_tiles = "tile_positions" in data
+            positions = data["tile_positions"].astype(np.int64) if has_tiles else None
+            extent = float(data["tile_extent_px"]) if "tile_extent_px" in data else None
+        return cls(mri, tiles, genes, matrix, positions, extent)
 
 
 @dataclass

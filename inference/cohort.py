@@ -43,6 +43,10 @@ class Cohort:
         """Cases of one split ("train" or "external")."""
         return [c for c in self.cases if c.split == name]
 
+    def truth_dir(self, case: CohortCase) -> Path:
+        """The case's ground-truth folder (``truth/<case_id>/``; may not exist)."""
+        return self.root / "truth" / case.case_id
+
     def bayes_optimal_auc(self, split: str) -> float | None:
         """The Bayes-optimal AUC of a split from ``cohort.json``, when it gives one."""
         section = self.description.get("splits", {}).get(split)

@@ -1,11 +1,18 @@
 """Neoadj-Net: a small multimodal benefit classifier (MRI 3D CNN, slide attention-MIL, gene MLP).
 
-Each modality is encoded to an ``embed_dim`` vector and layer-normalised (so that no modality
-dominates the fusion by its scale). A modality that is absent (per sample,
-from ``modality_mask``) is replaced by a learned "absent" embedding, so any subset of
-{mri, slide, genes} gives a prediction; during training whole modalities are dropped at random
-(``modality_dropout``) so that the subsets are meaningful. The fused vector goes through a
-two-layer head to one logit per patient.
+Each modality is encoded to an ``embed_dim`` vector bounded by tanh (so that no modality
+dominates the fusion by its scale, while magnitudes such as how bright a lesion is survive,
+which a per-sample layer norm would erase). The MRI branch outputs coarse lesion maps
+(tumour, necrosis, portal-vein thrombus) and pools over its tumour map as over a region of
+interest; the slide branch estimates each tile's tumour and immune-infiltrate fractions and
+pools over them. Auxiliary targets supervise these maps and fractions, and per-modality
+feature heads (training aids off the logit's path), when a cohort provides them
+(`inference.training_targets`); otherwise they are learned from the label alone.
+
+A modality that is absent (per sample, from ``modality_mask``) is replaced by a learned
+"absent" embedding, so any subset of {mri, slide, genes} gives a prediction; during training
+whole modalities are dropped at random (``modality_dropout``) so that the subsets are
+meaningful. The fused vector goes through a two-layer head to one logit per patient.
 
 Gated attention-MIL follows Ilse, Tomczak & Welling, "Attention-based Deep Multiple Instance
 Learning", ICML 2018.
@@ -14,13 +21,16 @@ Learning", ICML 2018.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+if TYPE_CHECKING:
+    from inference.batch import InputBatch
+
 ARCHITECTURE_NAME = "NeoadjNet"
-ARCHITECTURE_VERSION = "2"
+ARCHITECTURE_VERSION = "3"
 """Bumped whenever a change makes older weights unloadable or meaningless."""
 
 MODALITIES: tuple[str, ...] = ("mri", "slide", "genes")
@@ -34,7 +44,7 @@ class ArchitectureConfig:
     Attributes:
         phases: MRI input channels, one per contrast phase.
         mri_channels: Output channels of the 3D convolutions (at least 2): the first has
-            stride 2, each middle one is followed by a 2x max-pool, the last is ``last_conv``.
+            stride 2, the others keep that half-resolution grid; the last is ``last_conv``.
         tile_channels: Output channels of the 2D tile-encoder layers: the first embeds 4x4
             patches, each next one halves h and w.
         genes: Length of the gene-panel vector.
@@ -44,6 +54,11 @@ class ArchitectureConfig:
         dropout: Dropout before the last layer (training only).
         modality_dropout: Probability of dropping each present modality per sample during
             training (at least one modality is always kept).
+        mri_targets: Outputs of the MRI feature head (auxiliary regression targets).
+        slide_targets: Outputs of the slide feature head.
+        tile_targets: Outputs of the per-tile head (e.g. tumour and immune fractions).
+        mri_maps: Channels of the MRI lesion-map head; the first is the tumour map that
+            weights the pooling.
     """
 
     phases: int = 4
@@ -55,10 +70,16 @@ class ArchitectureConfig:
     fusion_hidden: int = 32
     dropout: float = 0.1
     modality_dropout: float = 0.25
+    mri_targets: int = 3
+    slide_targets: int = 2
+    tile_targets: int = 2
+    mri_maps: int = 3
 
     def __post_init__(self) -> None:
         if len(self.mri_channels) < 2 or not self.tile_channels:
             raise ValueError("need at least 2 MRI and 1 tile-encoder channel counts")
+        if self.mri_maps < 1:
+            raise ValueError("need at least the tumour map (mri_maps >= 1)")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ValueError(f"modality_dropout must be in [0, 1), got {self.modality_dropout}")
 
@@ -80,6 +101,27 @@ class ArchitectureConfig:
         return cls(**values)
 
 
+class AuxOutputs(NamedTuple):
+    """Training aids of one forward pass (``return_aux``); None where the input was absent.
+
+    Attributes:
+        modality_logits: (B, 3) benefit logits of a linear head on each modality's embedding
+            (each branch alone must predict benefit).
+        mri_features: (B, mri_targets) MRI feature-head outputs (read from the branch's
+            embedding before the tanh bound, where magnitudes are linear).
+        slide_features: (B, slide_targets) slide feature-head outputs (likewise).
+        map_logits: (B, mri_maps, Z/2, Y/2, X/2) MRI lesion-map logits on the ``last_conv``
+            grid (tumour first).
+        tile_outputs: (B, N, tile_targets) per-tile head outputs (logits).
+    """
+
+    modality_logits: Tensor
+    mri_features: Tensor | None
+    slide_features: Tensor | None
+    map_logits: Tensor | None
+    tile_outputs: Tensor | None
+
+
 class NeoadjOutput(NamedTuple):
     """What `NeoadjNet.forward` returns with ``return_attention`` or ``return_aux``.
 
@@ -87,13 +129,12 @@ class NeoadjOutput(NamedTuple):
         logits: (B,) benefit logits.
         attention: (B, N) MIL attention weights over tiles (zeros where masked or the
             slide is absent), or None when no tiles were given.
-        modality_logits: (B, 3) logits of the per-modality auxiliary heads (training aid:
-            each branch alone must predict benefit), or None unless ``return_aux``.
+        aux: The training aids, or None unless ``return_aux``.
     """
 
     logits: Tensor
     attention: Tensor | None
-    modality_logits: Tensor | None = None
+    aux: AuxOutputs | None = None
 
 
 def _relu() -> list[nn.Module]:
@@ -107,9 +148,13 @@ class MriBranch(nn.Module):
     """3D CNN over the co-registered phases: (B, P, Z, Y, X) -> (B, embed_dim).
 
     The first convolution has stride 2 (learned downsampling: cheap on CPU, and every voxel is
-    still seen), each middle block is a convolution and a 2x max-pool, and ``last_conv`` is the
-    last ``nn.Conv3d``: its output, (B, C, Z/4, Y/4, X/4) with two blocks, is the layer
-    Grad-CAM reads. Pooling concatenates the global mean and the global max over space.
+    still seen); the others keep that grid, and ``last_conv`` is the last ``nn.Conv3d``: its
+    output, (B, C, Z/2, Y/2, X/2), is the layer Grad-CAM reads. A 1x1x1 ``map_head`` maps it
+    to lesion-map logits (tumour first). Pooling is what a radiologist reads off a region of
+    interest drawn on the lesion, with the model's own tumour map as the ROI: the ROI mean of
+    the features and of each phase's intensity (its enhancement, e.g. arterial
+    hyperenhancement), the ROI mean and the maximum of each lesion map (e.g. the necrotic
+    share, a thrombus anywhere), next to the global mean and max of the features.
     """
 
     def __init__(self, config: ArchitectureConfig) -> None:
@@ -121,19 +166,47 @@ class MriBranch(nn.Module):
         ]
         for i in range(1, len(c) - 1):
             layers += [nn.Conv3d(c[i - 1], c[i], kernel_size=3, padding=1), *_relu()]
-            layers.append(nn.MaxPool3d(2))
         self.blocks = nn.Sequential(*layers)
         self.last_conv = nn.Conv3d(c[-2], c[-1], kernel_size=3, padding=1)
         self.last_act = nn.ReLU()
-        self.project = nn.Linear(2 * c[-1], config.embed_dim)
+        self.map_head = nn.Conv3d(c[-1], config.mri_maps, kernel_size=1)
+        pooled = 3 * c[-1] + config.phases + 2 * config.mri_maps
+        self.project = nn.Linear(pooled, config.embed_dim)
 
     def forward(self, mri: Tensor) -> Tensor:
         """(B, P, Z, Y, X) float32 normalised intensities -> (B, embed_dim)."""
-        h = self.last_act(self.last_conv(self.blocks(mri)))  # (B, C, Z', Y', X')
-        flat = h.flatten(2)  # (B, C, Z'Y'X')
-        pooled = torch.cat([flat.mean(dim=2), flat.amax(dim=2)], dim=1)  # (B, 2C)
+        return self.embed(self.last_conv(self.blocks(mri)), mri)[0]
+
+    def embed(self, acts: Tensor, mri: Tensor) -> tuple[Tensor, Tensor]:
+        """ROI pooling (class docstring).
+
+        Args:
+            acts: (B, C, z, y, x) ``last_conv`` output.
+            mri: (B, P, Z, Y, X) the branch's input.
+
+        Returns:
+            (B, embed_dim) embeddings and (B, M, z, y, x) lesion-map logits.
+        """
+        h = self.last_act(acts)
+        maps = self.map_head(h)  # (B, M, z, y, x)
+        prob = torch.sigmoid(maps).flatten(2)  # (B, M, K)
+        roi = prob[:, :1]  # (B, 1, K): the tumour map
+        area = roi.sum(dim=2) + 1e-3  # (B, 1)
+        flat = h.flatten(2)  # (B, C, K)
+        intensity = nn.functional.adaptive_avg_pool3d(mri, tuple(h.shape[2:])).flatten(2)
+        pooled = torch.cat(
+            [
+                (flat * roi).sum(dim=2) / area,  # (B, C) ROI mean of the features
+                (intensity * roi).sum(dim=2) / area,  # (B, P) ROI mean of each phase
+                (prob * roi).sum(dim=2) / area,  # (B, M) ROI mean of each map
+                prob.amax(dim=2),  # (B, M)
+                flat.mean(dim=2),
+                flat.amax(dim=2),
+            ],
+            dim=1,
+        )
         out: Tensor = self.project(pooled)
-        return out
+        return out, maps
 
 
 class TileEncoder(nn.Module):
@@ -164,7 +237,13 @@ class TileEncoder(nn.Module):
 
 
 class SlideBranch(nn.Module):
-    """Gated attention-MIL over tiles -> (B, embed_dim) and (B, N) attention weights."""
+    """Gated attention-MIL over tiles -> (B, embed_dim) and (B, N) attention weights.
+
+    Next to the attention-pooled tile features, the embedding reads what a pathologist
+    estimates over the slide from the per-tile ``tile_head`` (tumour and immune-infiltrate
+    fractions of each tile): the tumour-weighted mean of the tile features, the mean tumour
+    fraction and the immune infiltrate per tumour area.
+    """
 
     def __init__(self, config: ArchitectureConfig) -> None:
         super().__init__()
@@ -172,6 +251,8 @@ class SlideBranch(nn.Module):
         self.attn_v = nn.Linear(config.embed_dim, config.attention_dim)
         self.attn_u = nn.Linear(config.embed_dim, config.attention_dim)
         self.attn_w = nn.Linear(config.attention_dim, 1)
+        self.tile_head = nn.Linear(config.embed_dim, config.tile_targets)
+        self.project = nn.Linear(2 * config.embed_dim + config.tile_targets, config.embed_dim)
 
     def encode_tiles(self, tiles: Tensor) -> Tensor:
         """(B, N, 3, h, w) uint8 or float in [0, 1] -> (B, N, embed_dim) tile features."""
@@ -199,7 +280,18 @@ class SlideBranch(nn.Module):
         any_tile = tile_mask.any(dim=1, keepdim=True)
         weights = torch.softmax(torch.where(any_tile, scores, torch.zeros_like(scores)), dim=1)
         weights = weights * tile_mask  # samples without tiles get zero weights
-        return torch.einsum("bn,bnd->bd", weights, feats), weights
+        attended = torch.einsum("bn,bnd->bd", weights, feats)  # (B, D)
+        fractions = torch.sigmoid(self.tile_head(feats)) * tile_mask.unsqueeze(-1)  # (B, N, T)
+        tumour = fractions[..., :1]  # (B, N, 1)
+        tumour_area = tumour.sum(dim=1) + 1e-3  # (B, 1)
+        in_tumour = (feats * tumour).sum(dim=1) / tumour_area  # (B, D)
+        tiles_per_sample = tile_mask.sum(dim=1, keepdim=True).clamp(min=1)  # (B, 1)
+        per_tumour = fractions[..., 1:].sum(dim=1) / tumour_area  # (B, T - 1)
+        pooled = torch.cat(
+            [attended, in_tumour, tumour.sum(dim=1) / tiles_per_sample, per_tumour], dim=1
+        )
+        out: Tensor = self.project(pooled)
+        return out, weights
 
 
 class GeneBranch(nn.Module):
@@ -228,9 +320,14 @@ class NeoadjNet(nn.Module):
         self.mri_branch = MriBranch(config)
         self.slide_branch = SlideBranch(config)
         self.gene_branch = GeneBranch(config)
-        self.norms = nn.ModuleList(nn.LayerNorm(config.embed_dim) for _ in MODALITIES)
         self.absent = nn.Parameter(torch.zeros(len(MODALITIES), config.embed_dim))
         self.aux_heads = nn.ModuleList(nn.Linear(config.embed_dim, 1) for _ in MODALITIES)
+        self.feature_heads = nn.ModuleDict(
+            {
+                "mri": nn.Linear(config.embed_dim, config.mri_targets),
+                "slide": nn.Linear(config.embed_dim, config.slide_targets),
+            }
+        )
         self.head = nn.Sequential(
             nn.Linear(len(MODALITIES) * config.embed_dim, config.fusion_hidden),
             nn.ReLU(),
@@ -261,7 +358,7 @@ class NeoadjNet(nn.Module):
             modality_mask: (B, 3) bool, columns in `MODALITIES` order; False means absent
                 (the input is ignored even if given).
             return_attention: Also return the (B, N) MIL attention weights.
-            return_aux: Also return the (B, 3) per-modality auxiliary logits.
+            return_aux: Also return the training aids (`AuxOutputs`).
             generator: Random source for modality dropout in training mode. Default: torch's.
 
         Returns:
@@ -269,36 +366,66 @@ class NeoadjNet(nn.Module):
         """
         mask = modality_mask.to(torch.bool)
         if self.training and self.config.modality_dropout > 0:
-            mask = self._drop_modalities(mask, generator)
+            mask = self.drop_modalities(mask, generator)
         b = mask.shape[0]
         absent = self.absent.unsqueeze(0).expand(b, -1, -1)  # (B, 3, D)
-        parts: list[Tensor] = []
-        attention: Tensor | None = None
+        attention = maps = tile_out = None
         if mri is not None:
-            parts.append(self.mri_branch(mri))
+            mri_emb, maps = self.mri_branch.embed(
+                self.mri_branch.last_conv(self.mri_branch.blocks(mri)), mri
+            )
         else:
-            parts.append(absent[:, 0])
+            mri_emb = absent[:, 0]
         if tiles is not None:
             if tile_mask is None:
                 raise ValueError("tile_mask is required with tiles")
-            slide_emb, attention = self.slide_branch(tiles, tile_mask)
-            parts.append(slide_emb)
+            feats = self.slide_branch.encode_tiles(tiles) if tiles.dim() == 5 else tiles
+            slide_emb, attention = self.slide_branch(feats, tile_mask)
+            if return_aux:
+                tile_out = self.slide_branch.tile_head(feats)  # (B, N, tile_targets)
         else:
-            parts.append(absent[:, 1])
-        parts.append(self.gene_branch(genes) if genes is not None else absent[:, 2])
-        raw = torch.stack([norm(x) for norm, x in zip(self.norms, parts, strict=True)], dim=1)
-        emb = torch.where(mask.unsqueeze(-1), raw, absent)
-        logits: Tensor = self.head(emb.flatten(1)).squeeze(-1)  # (B,)
+            slide_emb = absent[:, 1]
+        gene_emb = self.gene_branch(genes) if genes is not None else absent[:, 2]
+        raw = self.normalise((mri_emb, slide_emb, gene_emb))
+        logits = self.fuse(raw, mask)
         if not (return_attention or return_aux):
             return logits
         if attention is not None:
             attention = attention * mask[:, 1:2]
         aux = None
         if return_aux:
-            aux = torch.cat([h(raw[:, i]) for i, h in enumerate(self.aux_heads)], dim=1)
+            aux = AuxOutputs(
+                torch.cat([h(raw[:, i]) for i, h in enumerate(self.aux_heads)], dim=1),
+                self.feature_heads["mri"](mri_emb) if mri is not None else None,
+                self.feature_heads["slide"](slide_emb) if tiles is not None else None,
+                maps,
+                tile_out,
+            )
         return NeoadjOutput(logits, attention, aux)
 
-    def _drop_modalities(self, mask: Tensor, generator: torch.Generator | None) -> Tensor:
+    def embeddings(self, batch: InputBatch) -> Tensor:
+        """(B, 3, D) bounded embeddings of an `InputBatch` (absent inputs give zeros)."""
+        b = batch.modality_mask.shape[0]
+        zeros = torch.zeros((b, self.config.embed_dim), device=batch.modality_mask.device)
+        mri = self.mri_branch(batch.mri) if batch.mri is not None else zeros
+        slide = (
+            self.slide_branch(batch.tiles, batch.tile_mask)[0] if batch.tiles is not None else zeros
+        )
+        genes = self.gene_branch(batch.genes) if batch.genes is not None else zeros
+        return self.normalise((mri, slide, genes))
+
+    def normalise(self, parts: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        """Bound the (B, D) mri, slide and gene embeddings by tanh -> (B, 3, D)."""
+        return torch.tanh(torch.stack(parts, dim=1))
+
+    def fuse(self, normalised: Tensor, modality_mask: Tensor) -> Tensor:
+        """(B, 3, D) bounded embeddings and (B, 3) presence -> (B,) logits."""
+        absent = self.absent.unsqueeze(0)
+        emb = torch.where(modality_mask.to(torch.bool).unsqueeze(-1), normalised, absent)
+        logits: Tensor = self.head(emb.flatten(1)).squeeze(-1)
+        return logits
+
+    def drop_modalities(self, mask: Tensor, generator: torch.Generator | None) -> Tensor:
         """Drop each present modality with probability p, keeping at least one per sample."""
         keep = torch.rand(mask.shape, generator=generator) >= self.config.modality_dropout
         dropped = mask & keep.to(mask.device)

@@ -27,7 +27,7 @@ __all__ = ["ModelInputs", "model_grid_to_series", "prepare_case_inputs"]
 
 log = logging.getLogger(__name__)
 
-PREPROCESSING_VERSION = "2"
+PREPROCESSING_VERSION = "3"
 """Bumped whenever preprocessing changes its output for the same case and spec."""
 
 
@@ -70,6 +70,9 @@ class ModelInputs:
             self.mri.volume if self.mri is not None else None,
             self.slide.tiles if self.slide is not None else None,
             self.genes.values if self.genes is not None else None,
+            self.mri.transform.matrix if self.mri is not None else None,
+            self.slide.positions_level0_xy if self.slide is not None else None,
+            self.slide.tile_extent_level0_px if self.slide is not None else None,
         )
 
 

@@ -25,6 +25,7 @@ from inference.input_spec import InputSpec
 from inference.metrics import auc, binary_metrics, youden_threshold
 from inference.model import ArchitectureConfig
 from inference.training import TrainConfig, predict_arrays, train_model
+from inference.training_targets import read_training_targets
 
 NAME = "train"
 HELP = "train Neoadj-Net on a cohort and write a checkpoint"
@@ -89,6 +90,12 @@ def run(args: argparse.Namespace) -> int:
     prep_s = time.perf_counter() - t_start
     train_arrays = load_cached([by_folder[c.folder] for c in train_ok])
     ext_arrays = load_cached([by_folder[c.folder] for c in ext_ok])
+    targets = [
+        read_training_targets(cohort.truth_dir(c), a)
+        for c, a in zip(train_ok, train_arrays, strict=True)
+    ]
+    with_targets = sum(t.mri_features is not None for t in targets)
+    _say(args, f"auxiliary targets from the cohort's truth: {with_targets}/{len(targets)} cases")
     y_train = np.array([c.label for c in train_ok])
     y_ext = np.array([c.label for c in ext_ok])
 
@@ -99,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         spec,
         arch,
         config,
+        targets=targets if with_targets else None,
         on_epoch=lambda e, loss: _say(args, f"  epoch {e}/{config.epochs}: loss {loss:.4f}"),
     )
     train_s = time.perf_counter() - t_train
@@ -113,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         "epoch_losses": [round(v, 5) for v in losses],
         "timings_s": {"prepare": round(prep_s, 1), "train": round(train_s, 1)},
         "excluded_cases": len(failed),
+        "auxiliary_target_cases": with_targets,
     }
     if len(set(y_ext.tolist())) == 2:
         p_ext = predict_arrays(model, ext_arrays, spec, device=device)

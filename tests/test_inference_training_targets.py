@@ -1,0 +1,155 @@
+"""Auxiliary training targets: read from a synthetic cohort's truth, aligned with the inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from app.case import load_case
+from app.synth.cohort import generate_cohort
+from inference.batch import CaseArrays, collate
+from inference.cohort import read_cohort
+from inference.input_spec import InputSpec
+from inference.model import ArchitectureConfig
+from inference.preprocess import prepare_case_inputs
+from inference.training import (
+    TrainConfig,
+    augment,
+    collate_targets,
+    refit_head,
+    train_model,
+)
+from inference.training_targets import TrainingTargets, read_training_targets
+
+SPEC = InputSpec(max_tiles=16)
+TINY = ArchitectureConfig(
+    mri_channels=(4, 8), tile_channels=(4, 8), embed_dim=8, attention_dim=8, fusion_hidden=8
+)
+
+
+@pytest.fixture(scope="module")
+def cohort_cases(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> list[tuple[Path, CaseArrays, int]]:
+    """(truth folder, prepared arrays, label) of each patient of a 3-patient cohort."""
+    out = tmp_path_factory.mktemp("cohort") / "out"
+    generate_cohort(out, train_patients=2, seed=11, workers=1)
+    cohort = read_cohort(out)
+    cases = []
+    for c in cohort.cases:
+        arrays = prepare_case_inputs(load_case([c.folder]), SPEC).arrays()
+        cases.append((cohort.truth_dir(c), arrays, c.label))
+    return cases
+
+
+def test_features_follow_the_planted_truth(
+    cohort_cases: list[tuple[Path, CaseArrays, int]],
+) -> None:
+    for truth_dir, arrays, _ in cohort_cases:
+        features = json.loads((truth_dir / "truth.json").read_text())["features"]
+        t = read_training_targets(truth_dir, arrays)
+        assert t.mri_features is not None and t.slide_features is not None
+        # z-scores: above the cohort's mean APHE ratio (1.7) is positive, and so on.
+        assert (t.mri_features[0] > 0) == (features["aphe_ratio"] > 1.7)
+        assert t.mri_features[2] == float(features["macrovascular_invasion"])
+        assert (t.slide_features[0] > 0) == (features["immune_density"] > 0.5)
+
+
+def test_lesion_maps_on_the_model_grid_keep_the_lesion_volumes(
+    cohort_cases: list[tuple[Path, CaseArrays, int]],
+) -> None:
+    for truth_dir, arrays, _ in cohort_cases:
+        t = read_training_targets(truth_dir, arrays)
+        assert t.lesion_maps is not None and t.lesion_maps.shape == (3, *SPEC.grid_shape_zyx)
+        with np.load(truth_dir / "mri_tumour_mask.npz") as data:
+            voxel_ml = abs(np.linalg.det(data["affine_zyx"][:3, :3]))
+            dicom_ml = [
+                (data["tumour_labels"] > 0).sum() * voxel_ml,
+                data["necrosis"].sum() * voxel_ml,
+            ]
+        grid_ml = t.lesion_maps.sum(axis=(1, 2, 3)) * float(np.prod(SPEC.grid_spacing_mm_zyx))
+        assert grid_ml[0] == pytest.approx(dicom_ml[0], rel=0.15)
+        assert grid_ml[1] == pytest.approx(dicom_ml[1], rel=0.25, abs=2000.0)
+        # the tumour is brighter than the liver in the arterial phase (APHE ratio > 1 in
+        # every synthetic patient; the liver is about 1 after normalisation)
+        assert arrays.mri is not None
+        core = (t.lesion_maps[0] > 0.9) & (t.lesion_maps[1] < 0.1)
+        assert core.any() and float(np.median(arrays.mri[1][core])) > 1.0
+
+
+def test_tile_fractions_match_the_png_masks(
+    cohort_cases: list[tuple[Path, CaseArrays, int]],
+) -> None:
+    for truth_dir, arrays, _ in cohort_cases:
+        t = read_training_targets(truth_dir, arrays)
+        assert arrays.tile_positions is not None and arrays.tile_extent_px is not None
+        assert t.tile_fractions is not None
+        assert t.tile_fractions.shape == (len(arrays.tile_positions), 2)
+        assert t.tile_fractions.min() >= 0.0 and t.tile_fractions.max() <= 1.0
+        png = np.asarray(Image.open(truth_dir / "slide_tumour_mask.png")) > 0
+        step = 16  # one PNG pixel per 16 x 16 level-0 pixels (app.synth.layout)
+        side = round(arrays.tile_extent_px / step)
+        i = int(np.argmax(t.tile_fractions[:, 0]))
+        x, y = arrays.tile_positions[i] // step
+        assert t.tile_fractions[i, 0] == pytest.approx(png[y : y + side, x : x + side].mean())
+        assert t.tile_fractions[:, 0].max() > 0.5  # some tiles lie in the tumour
+
+
+def test_missing_truth_gives_empty_targets(
+    tmp_path: Path, cohort_cases: list[tuple[Path, CaseArrays, int]]
+) -> None:
+    t = read_training_targets(tmp_path / "nowhere", cohort_cases[0][1])
+    assert t == TrainingTargets()
+
+
+def test_augmentation_moves_targets_with_their_inputs() -> None:
+    rng = np.random.default_rng(0)
+    mask = (rng.random(SPEC.grid_shape_zyx) > 0.7).astype(np.float32)
+    mri = np.stack([mask * 2.0 + 1.0] * 4).astype(np.float32)
+    tiles = np.stack([np.full((3, 64, 64), 10 * i, dtype=np.uint8) for i in range(16)])
+    arrays = CaseArrays(mri, tiles, np.zeros(len(SPEC.genes), np.float32))
+    targets = TrainingTargets(
+        lesion_maps=np.stack([mask] * 3),
+        tile_fractions=np.stack([np.arange(16) / 16.0] * 2, axis=1),
+    )
+    batch = collate([arrays], SPEC)
+    target_batch = collate_targets([targets], batch, SPEC)
+    out, moved = augment(batch, torch.Generator().manual_seed(3), target_batch)
+    assert out.mri is not None and moved is not None and moved.tile_fractions is not None
+    assert out.tiles is not None
+    bright = out.mri[0, 0] > out.mri[0, 0].mean()  # the shifted mask, whatever the gain
+    assert torch.equal(bright, moved.lesion_maps[0, 0] > 0.5)
+    order_tiles = torch.argsort(out.tiles[0].mean(dim=(1, 2, 3)))
+    order_targets = torch.argsort(moved.tile_fractions[0, :, 0])
+    assert torch.equal(order_tiles, order_targets)
+
+
+def test_training_with_targets_lowers_the_loss(
+    cohort_cases: list[tuple[Path, CaseArrays, int]],
+) -> None:
+    arrays = [a for _, a, _ in cohort_cases]
+    labels = np.array([label for _, _, label in cohort_cases])
+    targets = [read_training_targets(d, a) for d, a, _ in cohort_cases]
+    config = TrainConfig(epochs=12, batch_size=3, learning_rate=1e-2, seed=0)
+    _, losses = train_model(arrays, labels, SPEC, TINY, config, targets=targets)
+    assert losses[-1] < losses[0]
+
+
+def test_head_refit_lowers_the_loss_and_leaves_the_branches_alone(
+    cohort_cases: list[tuple[Path, CaseArrays, int]],
+) -> None:
+    arrays = [a for _, a, _ in cohort_cases]
+    labels = torch.tensor([float(label) for _, _, label in cohort_cases])
+    config = TrainConfig(epochs=1, batch_size=3, head_epochs=0, seed=0)
+    model, _ = train_model(arrays, labels.numpy().astype(int), SPEC, TINY, config)
+    before = {k: v.clone() for k, v in model.mri_branch.state_dict().items()}
+    refit = TrainConfig(head_epochs=50, seed=0)
+    losses = refit_head(model, arrays, labels, SPEC, refit, torch.Generator().manual_seed(0))
+    assert losses[-1] < losses[0]
+    after = model.mri_branch.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
