@@ -8,13 +8,13 @@ cd "$(dirname "$0")/.."
 work=${1:-$(mktemp -d /tmp/neoadj-demo-ckpt.XXXXXX)}
 seed=1
 patients=536
-epochs=${NEOADJ_DEMO_EPOCHS:-30}
+epochs=${NEOADJ_DEMO_EPOCHS:-24}
 if [ ! -f "$work/cohort/cohort.csv" ]; then
   .venv/bin/neoadj synth cohort "$work/cohort" --patients "$patients" --seed "$seed" --workers 2
 fi
 .venv/bin/neoadj train "$work/cohort" --out "$work/checkpoint" --cache "$work/cache" \
   --epochs "$epochs" --seed 0 --device cpu --threads 1 --workers 2 \
-  --name neoadj-net-demo --version 0.1.0
+  --name neoadj-net-demo --version 0.3.0
 mkdir -p resources/checkpoints/demo
 cp "$work/checkpoint/model.safetensors" "$work/checkpoint/manifest.json" resources/checkpoints/demo/
 sha256sum resources/checkpoints/demo/model.safetensors
