@@ -42,33 +42,31 @@ def summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return summarise(rows)
 
 
-MODEL_IGNORES_TUMOUR = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "demo checkpoint 0.2.0 hardly reads the MRI: on these patients, setting the tumour "
-        "voxels to the tissue baseline changes the logit by a median 4e-6 and the whole MRI "
-        "by 7e-4 (IG enrichment 1.3x, pointing game 0/12); a faithful map cannot point at "
-        "what the model ignores. Remove this mark when a checkpoint that reads it passes."
-    ),
-)
-
-
-@MODEL_IGNORES_TUMOUR
 def test_mri_attribution_mass_concentrates_in_the_tumours(summary: dict[str, Any]) -> None:
     ig = summary["mri_integrated_gradients"]
     assert ig["enrichment_of_means"] >= 5.0, ig
 
 
-@MODEL_IGNORES_TUMOUR
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "demo checkpoint 0.3.0: the voxel of maximum |IG| lies within 6 mm of a tumour for 6 "
+        "of these 12 patients, below the issue's 90% (its IG mass is 9.8x enriched in the "
+        "tumours, which passes); remove this mark when a checkpoint passes."
+    ),
+)
 def test_mri_pointing_game(summary: dict[str, Any]) -> None:
     ig = summary["mri_integrated_gradients"]
     assert ig["pointing_game_tolerant"] >= 0.9, ig
 
 
-def test_slide_attention_prefers_tumour_and_immune_tiles(summary: dict[str, Any]) -> None:
-    slide = summary["slide"]  # AUROC 0.5 = attention blind to the tile's content
-    assert slide["auroc_attention_tumour"] >= 0.6, slide
-    assert slide["auroc_attention_immune"] >= 0.6, slide
+def test_slide_heatmaps_prefer_tumour_and_immune_tiles(summary: dict[str, Any]) -> None:
+    slide = summary["slide"]  # AUROC 0.5 = blind to the tile's content
+    assert slide["auroc_attention_tumour"] >= 0.6, slide  # where the MIL pooling looks
+    # what pushed the logit: tumour tiles and immune infiltrate (the latter is read through the
+    # per-tile fractions, not the attention, so attention alone need not prefer it)
+    assert slide["auroc_attribution_tumour"] >= 0.6, slide
+    assert slide["auroc_attribution_immune"] >= 0.6, slide
 
 
 def test_planted_genes_rank_first(summary: dict[str, Any]) -> None:
