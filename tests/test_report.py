@@ -275,3 +275,21 @@ def test_output_that_is_not_a_pdf_is_refused(
     code = main(["report", str(screened.case_dir), "--out", str(tmp_path / "r.txt")])
     assert code == 2
     assert ".pdf" in capsys.readouterr().err
+
+
+def test_deferred_decision_is_not_called_an_override(
+    screened: Screened, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`neoadj screen` leaves each case deferred; the report says so, not "OVERRIDES"."""
+    cases = tmp_path / "cases"
+    shutil.copytree(screened.case_dir, cases / "demo")
+    db = f"sqlite:///{tmp_path / 'board.db'}"
+    monkeypatch.setenv("NEOADJ_SITE_SECRET_FILE", str(tmp_path / "secret"))
+    ckpt = str(screened.checkpoint.info.path)
+    assert main(["screen", str(cases), "--db", db, "--checkpoint", ckpt, "--no-explain"]) == 0
+    out = tmp_path / "deferred.pdf"
+    code = main(["report", str(cases / "demo"), "--out", str(out), "--db", db])
+    assert code == 0
+    text = " ".join(_text(out).split())
+    assert "deferred: not yet taken" in text
+    assert "OVERRIDES" not in text

@@ -44,6 +44,15 @@ MARGIN = 15 * mm
 FRAME_W = PAGE_W - 2 * MARGIN
 SHORT_SHA = 12
 DRAFT_TITLE = "DRAFT \N{EM DASH} NO DECISION RECORDED"
+
+
+def _override_note(outcome: str, overrides: bool) -> str:
+    """How the decision relates to the criteria's recommendation, for the decision table."""
+    if outcome == "deferred":
+        return " (the decision is deferred: not yet taken)"
+    return " (the decision OVERRIDES it)" if overrides else ""
+
+
 OUTCOME_LABELS = {
     "eligible": "ELIGIBLE",
     "screen_failure": "SCREEN FAILURE",
@@ -332,7 +341,7 @@ def _decision(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flowable]
             (
                 "Recommended by the criteria",
                 OUTCOME_LABELS.get(d.recommended, d.recommended)
-                + (" (the decision OVERRIDES it)" if d.overrides_recommendation else ""),
+                + _override_note(d.outcome, d.overrides_recommendation),
             ),
             ("Rationale", d.rationale or "none given"),
             ("Reviewer", d.reviewer),
