@@ -154,7 +154,8 @@ class MriBranch(nn.Module):
     interest drawn on the lesion, with the model's own tumour map as the ROI: the ROI mean of
     the features and of each phase's intensity (its enhancement, e.g. arterial
     hyperenhancement), the ROI mean and the maximum of each lesion map (e.g. the necrotic
-    share, a thrombus anywhere), next to the global mean and max of the features.
+    share, a thrombus anywhere). Nothing is pooled over the whole box: what the branch reports
+    comes from the lesions it found (a global maximum would read the aorta's brightness).
     """
 
     def __init__(self, config: ArchitectureConfig) -> None:
@@ -170,7 +171,7 @@ class MriBranch(nn.Module):
         self.last_conv = nn.Conv3d(c[-2], c[-1], kernel_size=3, padding=1)
         self.last_act = nn.ReLU()
         self.map_head = nn.Conv3d(c[-1], config.mri_maps, kernel_size=1)
-        pooled = 3 * c[-1] + config.phases + 2 * config.mri_maps
+        pooled = c[-1] + config.phases + 2 * config.mri_maps
         self.project = nn.Linear(pooled, config.embed_dim)
 
     def forward(self, mri: Tensor) -> Tensor:
@@ -200,8 +201,6 @@ class MriBranch(nn.Module):
                 (intensity * roi).sum(dim=2) / area,  # (B, P) ROI mean of each phase
                 (prob * roi).sum(dim=2) / area,  # (B, M) ROI mean of each map
                 prob.amax(dim=2),  # (B, M)
-                flat.mean(dim=2),
-                flat.amax(dim=2),
             ],
             dim=1,
         )
