@@ -222,7 +222,9 @@ def tumour_occlusion(
     if inputs.mri is None:
         raise ValueError("the case has no MRI input")
     volume = inputs.mri.volume
-    on_grid = resample_to_grid(tumour.astype(np.float32), reference, inputs.mri.transform, order=0)
+    on_grid = resample_to_grid(
+        tumour.astype(np.float32), reference.affine_zyx, inputs.mri.transform, order=0
+    )
     inside = on_grid > 0.5
     base = tissue_baseline(volume)
     occluded = volume.copy()

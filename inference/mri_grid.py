@@ -173,7 +173,7 @@ def preprocess_mri(
             target_mm = min(spec.grid_spacing_mm_zyx)
             smooth = _antialias(source.voxels[0], source.spacing_mm_zyx, target_mm)
             check_cancel(cancel)
-            sampled = resample_to_grid(smooth, source, transform, order=1)
+            sampled = resample_to_grid(smooth, source.affine_zyx, transform, order=1)
             volume[i] = _normalise(sampled)
             if not np.any(volume[i]):
                 flags.append(f"MRI {phase.value} phase does not cover the liver box")
@@ -182,18 +182,22 @@ def preprocess_mri(
 
 
 def resample_to_grid(
-    volume_zyx: NDArray[np.float32],
-    series: MriSeries,
+    volume_zyx: NDArray[np.floating[Any]],
+    affine_zyx: NDArray[np.float64],
     transform: GridTransform,
     *,
     order: int = 1,
 ) -> NDArray[np.float32]:
-    """Sample a (Z, Y, X) volume on ``series``' grid at the model grid's points.
+    """Sample a (Z, Y, X) volume at the model grid's points.
 
-    Returns (Z', Y', X') float32 on the model grid; points outside the series are 0.
+    Args:
+        volume_zyx: Values on a grid whose zyx index -> LPS mm affine is ``affine_zyx`` (4, 4),
+            e.g. a series' ``affine_zyx`` or a mask's.
+
+    Returns (Z', Y', X') float32 on the model grid; points outside the volume are 0.
     """
     grid = np.indices(transform.shape_zyx, dtype=np.float64).reshape(3, -1).T  # (K, 3)
-    to_series = np.linalg.inv(series.affine_zyx) @ transform.matrix
+    to_series = np.linalg.inv(affine_zyx) @ transform.matrix
     coords = _apply(to_series, grid).T  # (3, K) series zyx indices
     out = ndimage.map_coordinates(volume_zyx, coords, order=order, mode="constant", cval=0.0)
     result: NDArray[np.float32] = out.reshape(transform.shape_zyx).astype(np.float32)

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from app.synth.generating_model import (
     APHE_MEAN,
@@ -39,6 +38,7 @@ from app.synth.generating_model import (
 )
 from app.synth.layout import MRI_MASK_NPZ, SLIDE_MASKS_NPZ, TRUTH_JSON
 from inference.batch import CaseArrays
+from inference.mri_grid import GridTransform, resample_to_grid
 
 log = logging.getLogger(__name__)
 
@@ -110,15 +110,9 @@ def _maps_on_grid(path: Path, arrays: CaseArrays) -> NDArray[np.float32] | None:
             affine = data["affine_zyx"].astype(np.float64)
     except (OSError, ValueError, KeyError):
         return None
-    shape = arrays.mri.shape[1:]
-    grid = np.indices(shape, dtype=np.float64).reshape(3, -1).T  # (K, 3)
-    to_mask = np.linalg.inv(affine) @ arrays.grid_matrix
-    coords = (grid @ to_mask[:3, :3].T + to_mask[:3, 3]).T
-    out = np.zeros((len(MRI_MAPS), *shape), dtype=np.float32)
-    for i, mask in enumerate(masks):
-        sampled = ndimage.map_coordinates(mask.astype(np.float32), coords, order=1, cval=0.0)
-        out[i] = sampled.reshape(shape)
-    return out
+    z, y, x = arrays.mri.shape[1:]
+    grid = GridTransform(arrays.grid_matrix, (z, y, x))
+    return np.stack([resample_to_grid(m.astype(np.float32), affine, grid) for m in masks])
 
 
 def _tile_fractions(path: Path, arrays: CaseArrays) -> NDArray[np.float32] | None:
