@@ -18,9 +18,12 @@ from numpy.typing import NDArray
 from PIL import Image
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QApplication, QWidget
+from pytestqt.qtbot import QtBot
 
 from tests.conftest import REPO_ROOT
+from widgets.app import load_style
+from widgets.main_window import MainWindow
 from widgets.settings import AppSettings
 
 SCREENSHOT_DIR = REPO_ROOT / "test-artifacts" / "screenshots"
@@ -40,6 +43,19 @@ def _private_qsettings(tmp_path: Path) -> Iterator[None]:
 def app_settings(tmp_path: Path) -> AppSettings:
     """Settings in a throw-away ini file."""
     return AppSettings(QSettings(str(tmp_path / "workstation.ini"), QSettings.Format.IniFormat))
+
+
+def show_main_window(qtbot: QtBot, settings: AppSettings) -> MainWindow:
+    """A 1600 x 1000 main window styled as `neoadj gui` styles it, shown and exposed."""
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    load_style(app)
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1600, 1000)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import pydicom
@@ -16,7 +15,6 @@ import pytest
 from numpy.typing import NDArray
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
-    QApplication,
     QComboBox,
     QFileDialog,
     QLabel,
@@ -28,8 +26,13 @@ from pytestqt.qtbot import QtBot
 
 from app.synth.cohort import generate_demo
 from app.worklist import CaseStatus
-from tests.gui.conftest import assert_not_blank, grab_widget, save_screenshot, warm_mask
-from widgets.app import load_style
+from tests.gui.conftest import (
+    assert_not_blank,
+    grab_widget,
+    save_screenshot,
+    show_main_window,
+    warm_mask,
+)
 from widgets.banner import CHECKPOINT_TEXT, DATA_TEXT
 from widgets.main_window import MainWindow
 from widgets.phase_viewer import PHASE_NAMES
@@ -68,12 +71,7 @@ def real_case(tmp_path: Path, shared_data: Path, philips_dir: Path) -> Path:
 @pytest.fixture
 def window(qtbot: QtBot, app_settings: AppSettings, tmp_path: Path) -> Iterator[MainWindow]:
     app_settings.checkpoint_dir = tmp_path / "no-checkpoint"  # no synthetic-checkpoint flag
-    load_style(cast(QApplication, QApplication.instance()))  # look as `neoadj gui` does
-    win = MainWindow(settings=app_settings)
-    qtbot.addWidget(win)
-    win.resize(1600, 1000)
-    win.show()
-    qtbot.waitExposed(win)
+    win = show_main_window(qtbot, app_settings)
     yield win
     win.close()
 

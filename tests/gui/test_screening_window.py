@@ -13,14 +13,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import pytest
 import torch
 from pypdf import PdfReader
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app.case import Case, load_case
@@ -39,8 +37,7 @@ from inference.checkpoint import load_checkpoint, save_checkpoint
 from inference.input_spec import InputSpec
 from inference.model import ArchitectureConfig, NeoadjNet
 from inference.runner import predict_case
-from tests.gui.conftest import assert_not_blank, grab_widget, save_screenshot
-from widgets.app import load_style
+from tests.gui.conftest import assert_not_blank, grab_widget, save_screenshot, show_main_window
 from widgets.main_window import MainWindow
 from widgets.screening_workspace import CONFLICT_TITLE
 from widgets.settings import AppSettings
@@ -96,12 +93,7 @@ def window(
     monkeypatch.setenv("NEOADJ_SITE_SECRET_FILE", str(secret_file))
     app_settings.database_url = f"sqlite:///{tmp_path / 'screening.db'}"
     app_settings.checkpoint_dir = demo[1]
-    load_style(cast(QApplication, QApplication.instance()))
-    win = MainWindow(settings=app_settings)
-    qtbot.addWidget(win)
-    win.resize(1600, 1000)
-    win.show()
-    qtbot.waitExposed(win)
+    win = show_main_window(qtbot, app_settings)
     yield win
     win.close()
 
