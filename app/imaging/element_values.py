@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from typing import Any
 
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 _SPECIFIC_CHARACTER_SET = 0x00080005
+_DECIMAL_VRS = frozenset({"DS", "IS"})
+_DECIMAL_REPERTOIRE = re.compile(rb"[ \\0-9.+eE-]*\Z").match
+"""The characters of DS/IS values (PS3.5 6.2), as pydicom checks them in its numpy mode."""
 
 _RawKey = tuple[int, str | None, bool, bool, bytes]
 """(tag, VR, implicit VR, little endian, raw bytes): what a raw element's conversion depends on
@@ -18,6 +24,30 @@ _RawKey = tuple[int, str | None, bool, bool, bytes]
 
 def _raw_key(tag: int, elem: RawDataElement) -> _RawKey:
     return (tag, elem.VR, elem.is_implicit_VR, elem.is_little_endian, elem.value or b"")
+
+
+@functools.lru_cache(maxsize=512)
+def _vr_of(tag: int, explicit_vr: str | None) -> str | None:
+    """The element's VR: the explicit one, else the data dictionary's (None if unknown)."""
+    if explicit_vr is not None:
+        return explicit_vr
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return None
+
+
+def _decimal_floats(raw: bytes) -> tuple[float, ...] | None:
+    """A DS/IS value's numbers, decoded as pydicom's numpy mode does (backslash-separated
+    decimal strings); None when the bytes are not plain finite numbers (then pydicom's own
+    conversion decides)."""
+    if not raw or _DECIMAL_REPERTOIRE(raw) is None:
+        return None
+    try:
+        out = tuple(float(v) for v in raw.split(b"\\"))
+    except ValueError:
+        return None
+    return out if all(math.isfinite(v) for v in out) else None
 
 
 def _as_floats(value: Any) -> tuple[float, ...] | None:
@@ -75,8 +105,14 @@ class ElementValues:
         try:
             return self._floats[key]
         except KeyError:
-            out = self._floats[key] = _as_floats(self._convert(ds, elem, key))
-            return out
+            pass
+        out = None
+        if _vr_of(tag, elem.VR) in _DECIMAL_VRS:
+            out = _decimal_floats(elem.value or b"")
+        if out is None:
+            out = _as_floats(self._convert(ds, elem, key))
+        self._floats[key] = out
+        return out
 
     def number(self, ds: Dataset | None, tag: int) -> float | None:
         """The first value as a float, or None."""
@@ -89,9 +125,16 @@ class ElementValues:
         return int(value) if value is not None else None
 
     def text(self, ds: Dataset | None, tag: int) -> str:
-        """The value as text (multiple values joined with backslashes), "" when absent."""
+        """The value as text (multiple values joined with backslashes), "" when absent.
+
+        UI values (a new SOP Instance UID in every file) are decoded as pydicom does (trailing
+        NULs and spaces dropped, each UID stripped) without building `UID` objects."""
         if ds is None:
             return ""
+        elem = ds.get_item(tag)
+        if isinstance(elem, RawDataElement) and elem.value and _vr_of(tag, elem.VR) == "UI":
+            uids = elem.value.decode("latin-1").rstrip("\0 ").split("\\")
+            return "\\".join(uid.strip() for uid in uids)
         value = self.raw(ds, tag)
         if value is None:
             return ""
