@@ -190,20 +190,7 @@ def read_dicom_header(path: Path) -> Dataset:
         raise _corrupt(path, exc) from exc
 
 
-def read_small_file(path: Path) -> bytes | None:
-    """The bytes of a file up to `LARGE_FILE_BYTES`; None if it is larger or unreadable (then
-    `open_dicom` reads it itself, and says what is wrong). Safe to call from any thread."""
-    try:
-        if path.stat().st_size > LARGE_FILE_BYTES:
-            return None
-        return path.read_bytes()
-    except OSError:
-        return None
-
-
-def open_dicom(
-    path: Path, values: ElementValues | None = None, *, data: bytes | None = None
-) -> DicomObject:
+def open_dicom(path: Path, values: ElementValues | None = None) -> DicomObject:
     """Open a DICOM file and classify it, reading MR/CT files (with pixel data) in one pass.
 
     Files up to `LARGE_FILE_BYTES` are read into memory and parsed once; for larger ones the
@@ -212,15 +199,12 @@ def open_dicom(
     Args:
         path: The file.
         values: The importer's value cache, when it reads many files.
-        data: The file's bytes when already read (`read_small_file`, e.g. by a prefetching
-            thread); None reads them here.
 
     Raises:
         CaseImportError: if the file is empty, unreadable, not DICOM, or truncated or corrupt
             before its pixel data. (Pixel data is checked when it is decoded.)
     """
-    size = len(data) if data else _size(path)
-    if size > LARGE_FILE_BYTES:
+    if _size(path) > LARGE_FILE_BYTES:
         try:
             sop = pydicom.filereader.read_file_meta_info(path).get("MediaStorageSOPClassUID")
         except InvalidDicomError as exc:
@@ -231,8 +215,7 @@ def open_dicom(
             return _open_other(path, sop)
     values = values or ElementValues()
     try:
-        data = data or path.read_bytes()
-        ds = _read_import_dataset(data, values)
+        ds = _read_import_dataset(path.read_bytes(), values)
     except InvalidDicomError as exc:
         raise _not_dicom(path) from exc
     except _PARSE_ERRORS as exc:

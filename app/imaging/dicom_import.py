@@ -1,7 +1,7 @@
 """DICOM MRI import: files in, one `MriSeries` per reconstructed geometry out.
 
-`load_mri` reads each file once (header and pixels together; worker threads read the next
-files ahead and decode compressed pixel data while the main thread parses), then:
+`load_mri` reads each file once (header and pixels together; the OS is asked to read the next
+files ahead, and worker threads decode compressed pixel data while the main thread parses), then:
 
 1. groups frames by SeriesInstanceUID, and within a series by geometry (matrix size,
    orientation, pixel spacing): a series whose orientation or size changes becomes several
@@ -26,12 +26,10 @@ The user can relabel a series' phase later with `set_phase`.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import threading
-from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +45,6 @@ from app.imaging.dicom_files import (
     non_image_reason,
     open_dicom,
     read_dicom_header,
-    read_small_file,
 )
 from app.imaging.element_values import ElementValues
 from app.imaging.frames import FileFrames, Frame, describe_frames
@@ -77,8 +74,12 @@ log = logging.getLogger(__name__)
 
 DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
 """Worker threads for compressed pixel data (the codecs run outside the GIL)."""
-PREFETCH_FILES = 8
-"""Files read ahead by the worker threads while the main thread parses."""
+READ_AHEAD_FILES = 8
+"""Files the OS is asked to read into its cache (posix_fadvise WILLNEED) ahead of the parse.
+Reading them in worker threads instead cost more in GIL hand-overs than it saved."""
+THREADED_RESCALE_VOXELS = 2**22
+"""Volumes with at least this many voxels are rescaled by the worker threads; smaller ones on
+the calling thread (a hand-over costs more than the work)."""
 ORIENTATION_TOL = 1e-3
 """Direction cosines closer than this belong to one geometry."""
 PIXEL_SPACING_RTOL = 1e-3
@@ -142,9 +143,13 @@ def load_mri(
     first_of_sop: dict[str, Path] = {}
     pool = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="dicom-decode")
     try:
-        for i, (path, data) in enumerate(_prefetched(paths, pool)):
+        for path in paths[:READ_AHEAD_FILES]:
+            _advise_read_ahead(path)
+        for i, path in enumerate(paths):
             check_cancel(cancel)
-            _read_file(path, data.result(), values, pool, first_of_sop, read, result)
+            if i + READ_AHEAD_FILES < len(paths):
+                _advise_read_ahead(paths[i + READ_AHEAD_FILES])
+            _read_file(path, values, pool, first_of_sop, read, result)
             progress(i + 1, total)
         _collect_pixels(read, result, cancel, progress, len(paths))
         groups = _group_by_geometry(read)
@@ -178,35 +183,35 @@ def set_phase(series: MriSeries, phase: Phase) -> None:
     series.phase_source = "set by the user"
 
 
-def _prefetched(
-    paths: list[Path], pool: ThreadPoolExecutor
-) -> Iterator[tuple[Path, Future[bytes | None]]]:
-    """Each path with its bytes being read by `pool`, `PREFETCH_FILES` files ahead (file
-    reads release the GIL, so they overlap the parsing of the files before them)."""
-    window: deque[tuple[Path, Future[bytes | None]]] = deque()
-    upcoming = iter(paths)
-    for path in itertools.islice(upcoming, PREFETCH_FILES):
-        window.append((path, pool.submit(read_small_file, path)))
-    while window:
-        nxt = next(upcoming, None)
-        if nxt is not None:
-            window.append((nxt, pool.submit(read_small_file, nxt)))
-        yield window.popleft()
+def _advise_read_ahead(path: Path) -> None:
+    """Ask the OS to start reading a file into its page cache, so that a cold disk read
+    overlaps the parsing of the files before it (no-op where posix_fadvise is missing)."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # `open_dicom` says what is wrong with the file
+    try:
+        advise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _read_file(
     path: Path,
-    data: bytes | None,
     values: ElementValues,
     pool: ThreadPoolExecutor,
     first_of_sop: dict[str, Path],
     read: list[_ReadFile],
     result: MriImport,
 ) -> None:
-    """Open (from `data` when already read), classify and describe one file; start decoding
-    its pixels."""
+    """Open, classify and describe one file; start decoding its pixels."""
     try:
-        obj = open_dicom(path, values, data=data)
+        obj = open_dicom(path, values)
         if obj.kind is DicomKind.OTHER_IMAGE:
             result.other_images.append(path)
             return
@@ -319,7 +324,7 @@ def _build_series(
     frames: list[Frame], read: list[_ReadFile], geometries: int, pool: ThreadPoolExecutor
 ) -> MriSeries:
     """One geometry's frames as an `MriSeries` (layout, volumes, rescale, phase); the rescale
-    into the volume is split over `pool`'s threads (numpy releases the GIL)."""
+    of a large volume is split over `pool`'s threads (numpy releases the GIL)."""
     ref = frames[0]
     iop = np.asarray(ref.orientation, dtype=np.float64)
     normal = np.cross(iop[:3], iop[3:])
@@ -343,9 +348,13 @@ def _build_series(
         assert isinstance(pixels, np.ndarray)  # failed files were left out of the groups
         target = voxels[split.volume_of_frame[i], layout.z_of_slot[slot_of_frame[i]]]
         jobs.append((pixels[f.frame_index], target, f.slope, f.intercept))
-    chunk = max(1, -(-len(jobs) // DECODE_THREADS))
-    for future in [pool.submit(_rescale, jobs[k : k + chunk]) for k in range(0, len(jobs), chunk)]:
-        future.result()
+    if voxels.size < THREADED_RESCALE_VOXELS:
+        _rescale(jobs)
+    else:
+        chunk = max(1, -(-len(jobs) // DECODE_THREADS))
+        parts = [pool.submit(_rescale, jobs[k : k + chunk]) for k in range(0, len(jobs), chunk)]
+        for future in parts:
+            future.result()
 
     file_indices = sorted({frames[i].file_index for i in used})
     files = tuple(read[k].path for k in file_indices)
