@@ -7,7 +7,8 @@
 - `audit`: the hash-chained, append-only audit trail and `verify_chain`.
 - `cases`, `screening`, `decisions`, `allocations`: the service functions that write the
   record, each with its audit event; `cohort_import`: a whole cohort's imports in one set of
-  Core ``executemany`` statements; `screening_log`: the screening log and CONSORT counts.
+  ``executemany`` statements (`bulk.insert_rows`); `screening_log`: the screening log and
+  CONSORT counts.
 """
 
 from app.storage.allocations import (

@@ -1,12 +1,15 @@
-"""Recording a whole cohort's imports at once: Core ``executemany`` in the caller's transaction.
+"""Recording a whole cohort's imports at once: one ``executemany`` per table in the caller's
+transaction.
 
 `record_imports` writes what `record_import` writes for each case (the site on first use, the
 case with its pseudonym, its inputs, and the same audit events in the same order), but with
-one statement per table instead of an ORM flush and two audit statements per row. It locks
-the audit chain head first, so no other writer can add or change a case until it commits,
-hashes the chain in Python (`append_events`), and leaves the database's triggers to check
-every link. Cases already recorded (same content hash) are skipped, so re-importing a cohort
-changes nothing; cases recorded as failed are completed by `record_import` afterwards.
+one statement per table (`app.storage.bulk.insert_rows`) instead of an ORM flush and two
+audit statements per row. It locks the audit chain head first, so no other writer can add or
+change a case until it commits, hashes the chain in Python (`append_encoded_events`; each
+case's event value is composed as canonical JSON text directly), and leaves the database's
+triggers to check every link. Cases already recorded (same content hash) are skipped, so
+re-importing a cohort changes nothing; cases recorded as failed are completed by
+`record_import` afterwards.
 
 ``neoadj screen`` registers its whole batch with it before screening case by case (each
 case's prediction, criteria and decision commit on their own). The site's pseudonym key is
@@ -17,13 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from json.encoder import encode_basestring as _quote  # canonical_json's string encoding
+from typing import NamedTuple
 
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session
 
 from app.pseudonym import SiteSecret, pseudonymiser
-from app.storage.audit import EventDraft, append_events, lock_chain_head
+from app.storage.audit import EncodedEvent, append_encoded_events, canonical_json, lock_chain_head
+from app.storage.bulk import insert_rows
 from app.storage.cases import check_site_code, site_secret_mismatch
 from app.storage.errors import RecordError
 from app.storage.inputs import CaseLike, check_actor, check_sha256
@@ -34,13 +39,13 @@ from app.storage.types import utc_now
 LOOKUP_CHUNK = 500
 """Content hashes or site codes per ``IN (...)`` look-up (well under SQLite's bind limit)."""
 
-_INSERT_CASES = insert(Base.metadata.tables[ScreeningCase.__tablename__])
+_CASES = Base.metadata.tables[ScreeningCase.__tablename__]
+_INPUTS = Base.metadata.tables[InputFileRecord.__tablename__]
+_SITES = Base.metadata.tables[Site.__tablename__]
 _LAST_CASE_ID = select(func.coalesce(func.max(ScreeningCase.id), 0))
 _NEXT_CASE_IDS = text(
     "SELECT nextval(pg_get_serial_sequence('screening_case', 'id')) FROM generate_series(1, :count)"
 )
-_INSERT_INPUTS = insert(Base.metadata.tables[InputFileRecord.__tablename__])
-_INSERT_SITES = insert(Base.metadata.tables[Site.__tablename__])
 
 
 @dataclass(frozen=True)
@@ -60,14 +65,25 @@ class CohortImport:
     unchanged: int
 
 
-@dataclass(frozen=True)
-class _NewCase:
+class _InputRow(NamedTuple):
+    """One ``input_file`` row of a case, without the case id (columns `_INPUT_COLUMNS`)."""
+
+    path: str
+    kind: str
+    sha256: str
+    size_bytes: int
+
+
+_INPUT_COLUMNS = _InputRow._fields
+
+
+class _NewCase(NamedTuple):
     position: int
     site: str
     pseudonym: str
     content_sha256: str
     synthetic: bool
-    inputs: list[dict[str, Any]]
+    inputs: list[_InputRow]
 
 
 def record_imports(
@@ -116,7 +132,9 @@ def record_imports(
             continue
         identifier = (case.clinical.patient_id if case.clinical else None) or case.case_id
         pseudonym = pseudonym_of(identifier)
-        new.append(_NewCase(position, code, pseudonym, case.content_hash, case.synthetic, inputs))
+        new.append(
+            _NewCase(position, code, pseudonym, case.content_hash, bool(case.synthetic), inputs)
+        )
     ids = _insert(session, new, new_sites, secret, actor)
     case_ids = {n: known[c.content_hash][0] for n, c in enumerate(cases) if c.content_hash in known}
     case_ids.update((row.position, case_id) for row, case_id in zip(new, ids, strict=True))
@@ -131,7 +149,7 @@ def record_imports(
     )
 
 
-def _check_case(number: int, case: CaseLike, site: str | None) -> tuple[str, list[dict[str, Any]]]:
+def _check_case(number: int, case: CaseLike, site: str | None) -> tuple[str, list[_InputRow]]:
     """(site code, input rows without case id) of the ``number``-th case, or `RecordError`."""
     code = site or (case.clinical.site if case.clinical else None)
     if not code:
@@ -147,10 +165,8 @@ def _check_case(number: int, case: CaseLike, site: str | None) -> tuple[str, lis
     for f in case.inputs:
         path = relative_input_path(f.path, case.root)
         check_sha256(f.sha256, f"input '{path}' of case #{number} of the cohort")
-        inputs.append(
-            {"path": path, "kind": f.kind, "sha256": f.sha256, "size_bytes": f.size_bytes}
-        )
-    if len({row["path"] for row in inputs}) != len(inputs):
+        inputs.append(_InputRow(path, f.kind, f.sha256, f.size_bytes))
+    if len({row.path for row in inputs}) != len(inputs):
         raise RecordError(f"Case #{number} of the cohort lists an input path twice.")
     return code, inputs
 
@@ -203,80 +219,69 @@ def _insert(
     now = utc_now()
     fingerprint = secret.fingerprint
     site_order = list(dict.fromkeys(row.site for row in new if row.site in new_sites))
-    if site_order:
-        connection.execute(
-            _INSERT_SITES,
-            [
-                {"code": c, "secret_fingerprint": fingerprint, "registered_at": now}
-                for c in site_order
-            ],
-        )
+    insert_rows(
+        connection,
+        _SITES,
+        ("code",),
+        [(code,) for code in site_order],
+        {"secret_fingerprint": fingerprint, "registered_at": now},
+    )
     ids = _reserve_case_ids(connection, len(new))
-    connection.execute(
-        _INSERT_CASES,
+    insert_rows(
+        connection,
+        _CASES,
+        ("id", "content_sha256", "pseudonym", "site_code", "synthetic"),
         [
-            {
-                "id": case_id,
-                "content_sha256": row.content_sha256,
-                "pseudonym": row.pseudonym,
-                "site_code": row.site,
-                "synthetic": row.synthetic,
-                "status": CaseStatus.PENDING,
-                "failure_message": None,
-                "bclc_stage": None,
-                "created_at": now,
-                "updated_at": now,
-                "updated_by": actor,
-                "version": 1,
-            }
+            (case_id, row.content_sha256, row.pseudonym, row.site, row.synthetic)
             for row, case_id in zip(new, ids, strict=True)
         ],
+        {
+            "status": CaseStatus.PENDING,
+            "failure_message": None,
+            "bclc_stage": None,
+            "created_at": now,
+            "updated_at": now,
+            "updated_by": actor,
+            "version": 1,
+        },
     )
-    connection.execute(
-        _INSERT_INPUTS,
-        [{"case_id": i, **f} for row, i in zip(new, ids, strict=True) for f in row.inputs],
+    insert_rows(
+        connection,
+        _INPUTS,
+        ("case_id", *_INPUT_COLUMNS),
+        [(case_id, *f) for row, case_id in zip(new, ids, strict=True) for f in row.inputs],
     )
-    drafts: list[EventDraft] = []
+    events: list[EncodedEvent] = []
     pending = set(site_order)
     for row, case_id in zip(new, ids, strict=True):
         if row.site in pending:
             pending.discard(row.site)
-            drafts.append(
-                EventDraft(
-                    actor,
-                    "create",
-                    "site",
-                    row.site,
-                    new={"code": row.site, "secret_fingerprint": fingerprint},
-                )
+            new_site = canonical_json({"code": row.site, "secret_fingerprint": fingerprint})
+            events.append(
+                EncodedEvent(actor, "create", "site", row.site, None, None, None, new_site, None)
             )
-        drafts.append(
-            EventDraft(
-                actor,
-                "create",
-                "case",
-                case_id,
-                case_id=case_id,
-                new={
-                    "pseudonym": row.pseudonym,
-                    "site": row.site,
-                    "synthetic": row.synthetic,
-                    "content_sha256": row.content_sha256,
-                    "status": CaseStatus.PENDING,
-                    "inputs": [
-                        {
-                            "path": f["path"],
-                            "kind": f["kind"],
-                            "sha256": f["sha256"],
-                            "size": f["size_bytes"],
-                        }
-                        for f in row.inputs
-                    ],
-                },
+        events.append(
+            EncodedEvent(
+                actor, "create", "case", str(case_id), case_id, None, None, _case_json(row), None
             )
         )
-    append_events(session, drafts)
+    append_encoded_events(session, events)
     return ids
+
+
+def _case_json(case: _NewCase) -> str:
+    """`canonical_json` of the case's "create" event value (what `record_import` logs), composed
+    in sorted key order: three times faster than encoding the dictionary."""
+    inputs = ",".join(
+        f'{{"kind":{_quote(f.kind)},"path":{_quote(f.path)},"sha256":"{f.sha256}",'
+        f'"size":{int(f.size_bytes)}}}'
+        for f in case.inputs
+    )
+    return (
+        f'{{"content_sha256":"{case.content_sha256}","inputs":[{inputs}],'
+        f'"pseudonym":"{case.pseudonym}","site":{_quote(case.site)},"status":"pending",'
+        f'"synthetic":{"true" if case.synthetic else "false"}}}'
+    )
 
 
 def _reserve_case_ids(connection: Connection, count: int) -> list[int]:

@@ -1,0 +1,72 @@
+"""Bulk inserts as one DBAPI ``executemany`` of value tuples, compiled and typed by SQLAlchemy.
+
+Core's ``connection.execute(insert(table), rows)`` builds a parameter dictionary for every
+row and runs every column's bind processor on it: about 25 µs a row for the import tables
+on the 2-core development machine, half the time of a cohort import on SQLite.
+`insert_rows` compiles the INSERT once for the connection's dialect, runs each column's own
+bind processor (the same SQLAlchemy type code, e.g. `UtcDateTime` then SQLite's DATETIME
+text) once per column value, and values shared by every row only once, then hands the
+DBAPI cursor the rows. What is stored is what Core would store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, insert
+from sqlalchemy.engine import Dialect
+
+
+def insert_rows(
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    shared: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert ``rows`` into ``table`` in order, in the connection's transaction.
+
+    Args:
+        connection: The connection of the caller's write transaction.
+        table: The table; its triggers fire for every row as for any INSERT.
+        columns: Column names, in the order of each row's values.
+        rows: One sequence of Python values per row (as Core takes them: enums, datetimes).
+        shared: Values of further columns, the same in every row (bound once per row
+            but type-processed once); None for none.
+
+    Raises:
+        ValueError: if a row's length differs from ``columns``', or a column with a default
+            (e.g. ``registered_at``) is given neither in ``columns`` nor in ``shared``.
+    """
+    if not rows:
+        return
+    shared = dict(shared or {})
+    if any(len(row) != len(columns) for row in rows):
+        raise ValueError(f"every row of an insert into {table.name} needs {len(columns)} values")
+    dialect = connection.dialect
+    names = [*columns, *shared]
+    compiled = insert(table).compile(dialect=dialect, column_keys=names)
+    missing = set(compiled.binds) - set(names)
+    if missing:  # a column with a default that Core would have computed per row
+        raise ValueError(f"give the values of {sorted(missing)} for an insert into {table.name}")
+    values: dict[str, Sequence[Any]] = {}
+    for name, column in zip(columns, zip(*rows, strict=True), strict=True):
+        process = _bind_processor(table, name, dialect)
+        values[name] = column if process is None else [process(v) for v in column]
+    for name, value in shared.items():
+        process = _bind_processor(table, name, dialect)
+        values[name] = [value if process is None else process(value)] * len(rows)
+    if compiled.positiontup is not None:  # qmark, format and numeric paramstyles
+        params: list[Any] = list(zip(*(values[n] for n in compiled.positiontup), strict=True))
+    else:  # named and pyformat paramstyles
+        params = [
+            dict(zip(names, row, strict=True))
+            for row in zip(*(values[n] for n in names), strict=True)
+        ]
+    connection.exec_driver_sql(compiled.string, params)
+
+
+def _bind_processor(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The column type's value conversion for ``dialect`` (what Core runs on each value)."""
+    return table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
