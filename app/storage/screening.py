@@ -15,7 +15,6 @@ the recorded case (a re-run is idempotent).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -431,9 +430,9 @@ def relative_input_path(path: Path, root: Path | None) -> str:
     """``path`` relative to the case folder (POSIX separators), else its file name."""
     if root is None:
         return str(path.name)
-    prefix, text = os.path.join(str(root), ""), str(path)
-    if text.startswith(prefix):  # the common case, without pathlib's parsing (bulk imports)
-        return text[len(prefix) :].replace(os.sep, "/")
+    parts, base = path.parts, root.parts
+    if len(parts) > len(base) and parts[: len(base)] == base:  # the common case, compared
+        return "/".join(parts[len(base) :])  # part by part without formatting either path
     if path.is_relative_to(root):
         return str(path.relative_to(root).as_posix())
     return str(path.name)
