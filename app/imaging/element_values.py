@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import RawDataElement, convert_raw_data_element
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
@@ -70,17 +70,35 @@ class ElementValues:
     main per-frame cost, so it runs once per distinct (tag, VR, encoding, bytes). `raw`,
     `floats`, `number`, `integer` and `text` are for values whose decoding does not depend on
     the character set (numbers, CS, UI, DA/TM/DT); `string` is for free text (LO, SH...).
+
+    Elements are looked up in an int-keyed index of the last dataset asked about (built from
+    `Dataset.items()`): `Dataset.get_item` compares pydicom's `BaseTag` keys in Python, about
+    a microsecond per lookup, and the importer makes dozens per file. Ask about one dataset's
+    elements together; a dataset must not change while it is being read.
     """
 
     def __init__(self) -> None:
         self._converted: dict[_RawKey, Any] = {}
         self._floats: dict[_RawKey, tuple[float, ...] | None] = {}
         self._strings: dict[tuple[int, str | None, object, bytes], str] = {}
+        self._indexed: Dataset | None = None
+        self._index: dict[int, DataElement | RawDataElement] = {}
+
+    def _element(self, ds: Dataset, tag: int) -> DataElement | RawDataElement | None:
+        """The element `tag` of `ds` as stored (a raw element until someone converts it)."""
+        if ds is not self._indexed:
+            self._index = {int(t): elem for t, elem in ds.items()}
+            self._indexed = ds
+        elem = self._index.get(tag)
+        if isinstance(elem, RawDataElement) and elem.value is None:
+            found = ds.get_item(tag)  # a deferred value: pydicom reads it
+            return found if isinstance(found, DataElement | RawDataElement) else None
+        return elem
 
     def raw(self, ds: Dataset, tag: int) -> Any:
         """The element's value as pydicom converts it, or None when absent."""
-        elem = ds.get_item(tag)
-        if elem is None or isinstance(elem, Dataset):
+        elem = self._element(ds, tag)
+        if elem is None:
             return None
         if not isinstance(elem, RawDataElement):
             return elem.value
@@ -98,7 +116,7 @@ class ElementValues:
         """All values as floats; None when absent, empty or not numeric."""
         if ds is None:
             return None
-        elem = ds.get_item(tag)
+        elem = self._element(ds, tag)
         if not isinstance(elem, RawDataElement):
             return _as_floats(self.raw(ds, tag))
         key = _raw_key(tag, elem)
@@ -131,7 +149,7 @@ class ElementValues:
         NULs and spaces dropped, each UID stripped) without building `UID` objects."""
         if ds is None:
             return ""
-        elem = ds.get_item(tag)
+        elem = self._element(ds, tag)
         if isinstance(elem, RawDataElement) and elem.value and _vr_of(tag, elem.VR) == "UI":
             uids = elem.value.decode("latin-1").rstrip("\0 ").split("\\")
             return "\\".join(uid.strip() for uid in uids)
@@ -148,12 +166,12 @@ class ElementValues:
         The Specific Character Set is part of the cache key, so text in different character
         sets is never confused.
         """
-        elem = ds.get_item(tag)
-        if elem is None or isinstance(elem, Dataset):
+        elem = self._element(ds, tag)
+        if elem is None:
             return ""
         if not isinstance(elem, RawDataElement):
             return str(elem.value or "").strip()
-        charset = ds.get_item(_SPECIFIC_CHARACTER_SET)
+        charset = self._element(ds, _SPECIFIC_CHARACTER_SET)
         charset_bytes = charset.value if isinstance(charset, RawDataElement) else repr(charset)
         key = (tag, elem.VR, charset_bytes, elem.value or b"")
         try:
@@ -167,8 +185,10 @@ class ElementValues:
         """The first item of a sequence element, or None."""
         if ds is None:
             return None
-        elem = ds.get_item(tag)
-        if elem is None or isinstance(elem, Dataset):
+        elem = self._element(ds, tag)
+        if elem is None:
             return None
-        seq = ds[tag].value if isinstance(elem, RawDataElement) else elem.value
+        if isinstance(elem, RawDataElement):
+            elem = self._index[tag] = ds[tag]  # pydicom parses the sequence
+        seq = elem.value
         return seq[0] if seq else None

@@ -51,6 +51,19 @@ VOLUME_ATTRIBUTES = (
 ORIENTATION_TOL = 1e-2
 """How far a direction cosine vector may be from unit length or perpendicularity."""
 
+_FUNCTIONAL_GROUPS = (
+    "PlanePositionSequence",
+    "PlaneOrientationSequence",
+    "PixelMeasuresSequence",
+    "PixelValueTransformationSequence",
+    "FrameContentSequence",
+    "MRImageFrameTypeSequence",
+    "CTImageFrameTypeSequence",
+    "MREchoSequence",
+    "MRDiffusionSequence",
+    "CardiacSynchronizationSequence",
+)
+"""Functional group macros read per frame (from the per-frame groups, else the shared)."""
 _TEMPORAL_POINTERS = frozenset({Tag("FrameTime"), Tag("FrameTimeVector")})
 _SPATIAL_DIMENSIONS = frozenset(
     {Tag("StackID"), Tag("InStackPositionNumber"), Tag("ImagePositionPatient")}
@@ -354,44 +367,44 @@ def _enhanced_frames(
             "it is inconsistent or truncated."
         )
     shared = values.item(ds, _T["SharedFunctionalGroupsSequence"])
+    shared_groups = {key: values.item(shared, _T[key]) for key in _FUNCTIONAL_GROUPS}
     extra_dims = _extra_dimensions(ds, values)
     top_slope = values.number(ds, _T["RescaleSlope"]) or 1.0
     top_intercept = values.number(ds, _T["RescaleIntercept"]) or 0.0
     instance = values.integer(ds, _T["InstanceNumber"]) or 0
+    file_acquisition_s = _acquisition_s(ds, values)
     frames = []
     for i, fg in enumerate(per_frame):
-
-        def group(key: str, fg: Dataset = fg) -> Dataset | None:
-            item = values.item(fg, _T[key])
-            return item if item is not None else values.item(shared, _T[key])
-
+        # each group from the frame's own functional groups, else the shared ones
+        own = {key: values.item(fg, _T[key]) for key in _FUNCTIONAL_GROUPS}
+        group = {key: own[key] if own[key] is not None else shared_groups[key] for key in own}
         position, orientation, spacing = _geometry(
             values,
-            group("PlanePositionSequence"),
-            group("PlaneOrientationSequence"),
-            group("PixelMeasuresSequence"),
+            group["PlanePositionSequence"],
+            group["PlaneOrientationSequence"],
+            group["PixelMeasuresSequence"],
             f"'{name}' (frame {i + 1})",
         )
-        transform = group("PixelValueTransformationSequence")
-        content = group("FrameContentSequence")
-        frame_type = group("MRImageFrameTypeSequence") or group("CTImageFrameTypeSequence")
+        transform = group["PixelValueTransformationSequence"]
+        content = group["FrameContentSequence"]
+        frame_type = group["MRImageFrameTypeSequence"] or group["CTImageFrameTypeSequence"]
         index_values = values.floats(content, _T["DimensionIndexValues"]) or ()
         dimension = tuple(int(index_values[d]) for d in extra_dims if d < len(index_values))
         attributes: dict[str, AttrValue] = {
             "temporal": values.integer(content, _T["TemporalPositionIndex"]),
-            "echo_time": values.number(group("MREchoSequence"), _T["EffectiveEchoTime"]),
-            "bvalue": values.number(group("MRDiffusionSequence"), _T["DiffusionBValue"]),
-            "frame_type": values.text(frame_type, _T["FrameType"]) or None,
             "stack": values.text(content, _T["StackID"]) or None,
+            "acquisition": values.integer(content, _T["FrameAcquisitionNumber"]),
+            "echo_time": values.number(group["MREchoSequence"], _T["EffectiveEchoTime"]),
+            "bvalue": values.number(group["MRDiffusionSequence"], _T["DiffusionBValue"]),
+            "frame_type": values.text(frame_type, _T["FrameType"]) or None,
             "dimension": dimension or None,
             "trigger": values.number(
-                group("CardiacSynchronizationSequence"), _T["NominalCardiacTriggerDelayTime"]
+                group["CardiacSynchronizationSequence"], _T["NominalCardiacTriggerDelayTime"]
             ),
-            "acquisition": values.integer(content, _T["FrameAcquisitionNumber"]),
         }
+        acquisition_s = seconds_of_day_dt(values.text(content, _T["FrameAcquisitionDateTime"]))
         slope = values.number(transform, _T["RescaleSlope"])
         intercept = values.number(transform, _T["RescaleIntercept"])
-        acquisition_s = seconds_of_day_dt(values.text(content, _T["FrameAcquisitionDateTime"]))
         frames.append(
             Frame(
                 file_index=file_index,
@@ -404,11 +417,9 @@ def _enhanced_frames(
                 slope=slope if slope is not None else top_slope,
                 intercept=intercept if intercept is not None else top_intercept,
                 attributes={k: v for k, v in attributes.items() if v is not None},
-                acquisition_s=acquisition_s
-                if acquisition_s is not None
-                else _acquisition_s(ds, values),
+                acquisition_s=acquisition_s if acquisition_s is not None else file_acquisition_s,
                 instance_number=instance,
-                slice_spacing_hint_mm=_spacing_hint(group("PixelMeasuresSequence"), values),
+                slice_spacing_hint_mm=_spacing_hint(group["PixelMeasuresSequence"], values),
             )
         )
     return frames
