@@ -1,9 +1,9 @@
 """Bulk inserts as one DBAPI ``executemany`` of value tuples, compiled and typed by SQLAlchemy.
 
 Core's ``connection.execute(insert(table), rows)`` builds a parameter dictionary for every
-row and runs every column's bind processor on it: about 25 µs a row for the import tables
-on the 2-core development machine, half the time of a cohort import on SQLite.
-`insert_rows` compiles the INSERT once for the connection's dialect, runs each column's own
+row and runs every column's bind processor on it: about 7 µs a row of the import tables on
+the 2-core development machine, as long as SQLite takes to store the row.
+`insert_rows` compiles the INSERT once for the dialect (cached), runs each column's own
 bind processor (the same SQLAlchemy type code, e.g. `UtcDateTime` then SQLite's DATETIME
 text) once per column value, and values shared by every row only once, then hands the
 DBAPI cursor the rows. What is stored is what Core would store.
@@ -12,6 +12,7 @@ DBAPI cursor the rows. What is stored is what Core would store.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert
@@ -45,11 +46,8 @@ def insert_rows(
     if any(len(row) != len(columns) for row in rows):
         raise ValueError(f"every row of an insert into {table.name} needs {len(columns)} values")
     dialect = connection.dialect
-    names = [*columns, *shared]
-    compiled = insert(table).compile(dialect=dialect, column_keys=names)
-    missing = set(compiled.binds) - set(names)
-    if missing:  # a column with a default that Core would have computed per row
-        raise ValueError(f"give the values of {sorted(missing)} for an insert into {table.name}")
+    names = (*columns, *shared)
+    sql, positions = _compiled(table, names, dialect)
     values: dict[str, Sequence[Any]] = {}
     for name, column in zip(columns, zip(*rows, strict=True), strict=True):
         process = _bind_processor(table, name, dialect)
@@ -57,14 +55,28 @@ def insert_rows(
     for name, value in shared.items():
         process = _bind_processor(table, name, dialect)
         values[name] = [value if process is None else process(value)] * len(rows)
-    if compiled.positiontup is not None:  # qmark, format and numeric paramstyles
-        params: list[Any] = list(zip(*(values[n] for n in compiled.positiontup), strict=True))
+    if positions is not None:  # qmark, format and numeric paramstyles
+        params: list[Any] = list(zip(*(values[n] for n in positions), strict=True))
     else:  # named and pyformat paramstyles
         params = [
             dict(zip(names, row, strict=True))
             for row in zip(*(values[n] for n in names), strict=True)
         ]
-    connection.exec_driver_sql(compiled.string, params)
+    connection.exec_driver_sql(sql, params)
+
+
+@lru_cache(maxsize=64)
+def _compiled(
+    table: Table, names: tuple[str, ...], dialect: Dialect
+) -> tuple[str, tuple[str, ...] | None]:
+    """The INSERT of ``names`` into ``table`` for ``dialect``: SQL text and, for positional
+    paramstyles, the column of each parameter in order (None for named paramstyles)."""
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
+    missing = set(compiled.binds) - set(names)
+    if missing:  # a column with a default that Core would have computed per row
+        raise ValueError(f"give the values of {sorted(missing)} for an insert into {table.name}")
+    positions = compiled.positiontup
+    return compiled.string, None if positions is None else tuple(positions)
 
 
 def _bind_processor(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any] | None:
