@@ -135,7 +135,7 @@ def load_mri(
     Raises:
         Cancelled: if `cancel` was set.
     """
-    paths = [Path(p) for p in paths]
+    paths = [p if isinstance(p, Path) else Path(p) for p in paths]
     total = 2 * len(paths)
     result = MriImport()
     values = ElementValues()
@@ -348,13 +348,13 @@ def _build_series(
         assert isinstance(pixels, np.ndarray)  # failed files were left out of the groups
         target = voxels[split.volume_of_frame[i], layout.z_of_slot[slot_of_frame[i]]]
         jobs.append((pixels[f.frame_index], target, f.slope, f.intercept))
-    if voxels.size < THREADED_RESCALE_VOXELS:
-        _rescale(jobs)
-    else:
-        chunk = max(1, -(-len(jobs) // DECODE_THREADS))
-        parts = [pool.submit(_rescale, jobs[k : k + chunk]) for k in range(0, len(jobs), chunk)]
-        for future in parts:
-            future.result()
+    # large volumes: the workers take all chunks but the first, which this thread does itself
+    parts = 1 if voxels.size < THREADED_RESCALE_VOXELS else DECODE_THREADS
+    chunk = max(1, -(-len(jobs) // parts))
+    others = [pool.submit(_rescale, jobs[k : k + chunk]) for k in range(chunk, len(jobs), chunk)]
+    _rescale(jobs[:chunk])
+    for future in others:
+        future.result()
 
     file_indices = sorted({frames[i].file_index for i in used})
     files = tuple(read[k].path for k in file_indices)
