@@ -89,7 +89,7 @@ class ElementValues:
         if ds is not self._indexed:
             self._index = {int(t): elem for t, elem in ds.items()}
             self._indexed = ds
-        elem = self._index.get(tag)
+        elem = self._index.get(int(tag))  # an int key: a BaseTag compares in Python
         if isinstance(elem, RawDataElement) and elem.value is None:
             found = ds.get_item(tag)  # a deferred value: pydicom reads it
             return found if isinstance(found, DataElement | RawDataElement) else None
