@@ -111,27 +111,31 @@ def record_imports(
         SiteSecretError: if a site is registered with another secret.
     """
     actor = check_actor(actor)
-    checked = [_check_case(n, case, site) for n, case in enumerate(cases, start=1)]
-    _refuse_duplicates([case.content_hash for case in cases])
+    hashes = [case.content_hash for case in cases]  # `app.case.Case` hashes on every read
+    checked = [
+        _check_case(n, case, digest, site)
+        for n, (case, digest) in enumerate(zip(cases, hashes, strict=True), start=1)
+    ]
+    _refuse_duplicates(hashes)
     lock_chain_head(session)  # from here on no other writer adds or changes a case
-    known = _recorded_cases(session, [case.content_hash for case in cases])
+    known = _recorded_cases(session, hashes)
     new_sites = _new_sites(session, {code for code, _ in checked}, secret)
     pseudonym_of = pseudonymiser(secret)  # the site's key derived once for the cohort
     new: list[_NewCase] = []
     failed: list[int] = []
-    for position, (case, (code, inputs)) in enumerate(zip(cases, checked, strict=True)):
-        state = known.get(case.content_hash)
+    for position, (case, digest, (code, inputs)) in enumerate(
+        zip(cases, hashes, checked, strict=True)
+    ):
+        state = known.get(digest)
         if state is not None:
             if state[1] is CaseStatus.FAILED:
                 failed.append(position)
             continue
         identifier = (case.clinical.patient_id if case.clinical else None) or case.case_id
         pseudonym = pseudonym_of(identifier)
-        new.append(
-            _NewCase(position, code, pseudonym, case.content_hash, bool(case.synthetic), inputs)
-        )
+        new.append(_NewCase(position, code, pseudonym, digest, bool(case.synthetic), inputs))
     ids = _insert(session, new, new_sites, secret, actor)
-    case_ids = {n: known[c.content_hash][0] for n, c in enumerate(cases) if c.content_hash in known}
+    case_ids = {n: known[digest][0] for n, digest in enumerate(hashes) if digest in known}
     case_ids.update((row.position, case_id) for row, case_id in zip(new, ids, strict=True))
     for position in failed:
         record = record_import(session, cases[position], secret=secret, actor=actor, site=site)
@@ -144,7 +148,9 @@ def record_imports(
     )
 
 
-def _check_case(number: int, case: CaseLike, site: str | None) -> tuple[str, tuple[_InputRow, ...]]:
+def _check_case(
+    number: int, case: CaseLike, content_hash: str, site: str | None
+) -> tuple[str, tuple[_InputRow, ...]]:
     """(site code, input rows without case id) of the ``number``-th case, or `RecordError`."""
     code = site or (case.clinical.site if case.clinical else None)
     if not code:
@@ -155,13 +161,14 @@ def _check_case(number: int, case: CaseLike, site: str | None) -> tuple[str, tup
     check_site_code(code)
     if not case.inputs:
         raise RecordError(f"Case #{number} of the cohort has no inputs to record.")
-    check_sha256(case.content_hash, f"case #{number} of the cohort")
+    check_sha256(content_hash, f"case #{number} of the cohort")
     inputs = []
+    root = case.root
     for f in case.inputs:
-        path = relative_input_path(f.path, case.root)
+        path = relative_input_path(f.path, root)
         check_sha256(f.sha256, f"input '{path}' of case #{number} of the cohort")
         inputs.append((path, f.kind, f.sha256, f.size_bytes))
-    if len({path for path, *_ in inputs}) != len(inputs):
+    if len({row[0] for row in inputs}) != len(inputs):
         raise RecordError(f"Case #{number} of the cohort lists an input path twice.")
     return code, tuple(inputs)
 
