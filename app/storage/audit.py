@@ -128,6 +128,25 @@ def event_hash(content: Mapping[str, object]) -> str:
     return hashlib.sha256(canonical_json(dict(content)).encode("utf-8")).hexdigest()
 
 
+class EncodedEvent(NamedTuple):
+    """One event for `append_encoded_events`: `EventDraft` with old and new as canonical JSON
+    text (`canonical_json`) and the entity id as text."""
+
+    actor: str
+    action: str
+    entity: str
+    entity_id: str
+    case_id: int | None
+    field: str | None
+    old_value: str | None
+    new_value: str | None
+    reason: str | None
+
+
+_EVENT_COLUMNS = (*EncodedEvent._fields, "seq", "prev_hash", "hash")
+"""The columns of a row that `append_encoded_events` inserts (and ``occurred_at``, shared)."""
+
+
 def record_event(
     session: Session,
     *,
@@ -166,73 +185,53 @@ def record_event(
     connection = session.connection()
     head_seq, head_hash = connection.execute(_LOCK_HEAD).one()
     now = utc_now()
-    row = _event_row(
-        head_seq + 1,
-        now,
-        now.isoformat(),
-        head_hash,
-        actor=actor,
-        action=action,
-        entity=entity,
-        entity_id=str(entity_id),
-        case_id=case_id,
-        field=field,
-        old_value=None if old is None else canonical_json(old),
-        new_value=None if new is None else canonical_json(new),
-        reason=reason,
+    event = EncodedEvent(
+        actor,
+        action,
+        entity,
+        str(entity_id),
+        case_id,
+        field,
+        None if old is None else canonical_json(old),
+        None if new is None else canonical_json(new),
+        reason,
     )
+    row = _event_row(head_seq + 1, now, now.isoformat(), head_hash, event)
     connection.execute(_INSERT_EVENT, row)  # a trigger checks the link and moves the head
     return head_seq + 1
 
 
 def _event_row(
-    seq: int,
-    occurred_at: datetime,
-    occurred_iso: str,
-    prev_hash: str,
-    *,
-    actor: str,
-    action: str,
-    entity: str,
-    entity_id: str,
-    case_id: int | None,
-    field: str | None,
-    old_value: str | None,
-    new_value: str | None,
-    reason: str | None,
+    seq: int, occurred_at: datetime, occurred_iso: str, prev_hash: str, event: EncodedEvent
 ) -> dict[str, object]:
     """The ``audit_event`` row of one event, with its ``hash`` over its content."""
-    digest = hashlib.sha256(
+    return {
+        **event._asdict(),
+        "seq": seq,
+        "occurred_at": occurred_at,
+        "prev_hash": prev_hash,
+        "hash": _event_hash(seq, occurred_iso, prev_hash, event),
+    }
+
+
+def _event_hash(seq: int, occurred_iso: str, prev_hash: str, event: EncodedEvent) -> str:
+    """sha256 (hex) of the event's content text (`_content_text`), ``prev_hash`` included."""
+    return hashlib.sha256(
         _content_text(
             seq=seq,
             occurred_at=occurred_iso,
-            actor=actor,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            case_id=case_id,
-            field=field,
-            old_value=old_value,
-            new_value=new_value,
-            reason=reason,
+            actor=event.actor,
+            action=event.action,
+            entity=event.entity,
+            entity_id=event.entity_id,
+            case_id=event.case_id,
+            field=event.field,
+            old_value=event.old_value,
+            new_value=event.new_value,
+            reason=event.reason,
             prev_hash=prev_hash,
         ).encode("utf-8")
     ).hexdigest()
-    return {
-        "seq": seq,
-        "occurred_at": occurred_at,
-        "actor": actor,
-        "action": action,
-        "entity": entity,
-        "entity_id": entity_id,
-        "case_id": case_id,
-        "field": field,
-        "old_value": old_value,
-        "new_value": new_value,
-        "reason": reason,
-        "prev_hash": prev_hash,
-        "hash": digest,
-    }
 
 
 @dataclass(frozen=True)
@@ -291,26 +290,6 @@ def append_events(session: Session, drafts: Sequence[EventDraft]) -> int:
     )
 
 
-class EncodedEvent(NamedTuple):
-    """One event for `append_encoded_events`: `EventDraft` with old and new as canonical JSON
-    text (`canonical_json`) and the entity id as text, in the order of `EVENT_COLUMNS`."""
-
-    actor: str
-    action: str
-    entity: str
-    entity_id: str
-    case_id: int | None
-    field: str | None
-    old_value: str | None
-    new_value: str | None
-    reason: str | None
-
-
-EVENT_COLUMNS = (*EncodedEvent._fields, "seq", "prev_hash", "hash")
-"""The ``audit_event`` columns of a row that `append_encoded_events` inserts (and
-``occurred_at``, shared by all)."""
-
-
 def append_encoded_events(session: Session, events: Sequence[EncodedEvent]) -> int:
     """`append_events` for events whose values are encoded already (bulk writers encode
     them faster, knowing their shape); returns the ``seq`` of the last event."""
@@ -319,27 +298,11 @@ def append_encoded_events(session: Session, events: Sequence[EncodedEvent]) -> i
     iso = now.isoformat()
     rows = []
     for seq, event in enumerate(events, start=head_seq + 1):
-        actor, action, entity, entity_id, case_id, field, old_value, new_value, reason = event
-        digest = hashlib.sha256(
-            _content_text(
-                seq=seq,
-                occurred_at=iso,
-                actor=actor,
-                action=action,
-                entity=entity,
-                entity_id=entity_id,
-                case_id=case_id,
-                field=field,
-                old_value=old_value,
-                new_value=new_value,
-                reason=reason,
-                prev_hash=prev_hash,
-            ).encode("utf-8")
-        ).hexdigest()
+        digest = _event_hash(seq, iso, prev_hash, event)
         rows.append((*event, seq, prev_hash, digest))
         prev_hash = digest
     insert_rows(
-        session.connection(), _EVENT_TABLE, EVENT_COLUMNS, rows, {"occurred_at": now}
+        session.connection(), _EVENT_TABLE, _EVENT_COLUMNS, rows, {"occurred_at": now}
     )  # the trigger checks each row's link and moves the head
     return head_seq + len(rows)
 
