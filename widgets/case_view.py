@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from app.case import Case
@@ -116,6 +116,13 @@ class CaseView(QWidget):
 
     def _on_slide_chosen(self, index: int) -> None:
         self.open_slide(index)
+
+    def paint_viewers_offscreen(self) -> None:
+        """Draw the slide viewer, then each kept MRI viewer, once offscreen, one per event-loop
+        turn, so that their first showing compiles no shaders (for the window to call once
+        it shows; see `SlideView.paint_offscreen`, `MriView.paint_viewers_offscreen`)."""
+        self.slide_view.paint_offscreen()
+        QTimer.singleShot(0, self.mri_view, self.mri_view.paint_viewers_offscreen)
 
     def close_views(self) -> None:
         """Release GL resources and readers before the window goes."""

@@ -10,8 +10,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QThreadPool
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import Qt, QThreadPool, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -38,6 +38,10 @@ from widgets.worklist_widget import WorklistWidget
 log = logging.getLogger(__name__)
 
 WINDOW_TITLE = "Neoadj-Net screening workstation"
+READY_MRI_VIEWERS = 4
+"""MRI viewers made with the window (pre-contrast, arterial, portal venous, delayed: the
+common case), so that showing the first case only fills them; a case with more series makes
+the rest when shown."""
 
 
 class MainWindow(QMainWindow):
@@ -92,6 +96,8 @@ class MainWindow(QMainWindow):
         self.resize(1500, 950)
         self.settings.restore_window(self)
         self.refresh_checkpoint_banner()
+        self.case_view.mri_view.prepare_viewers(READY_MRI_VIEWERS)
+        self._viewers_painted = False
 
     # --- menus ----------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -254,6 +260,14 @@ class MainWindow(QMainWindow):
         box.open()
         self.last_error = box
         self.show_message(f"{title}: {text.splitlines()[0]}")
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """The first time the window shows, its napari viewers are drawn offscreen in the next
+        event-loop turns (compiling their shaders before the user asks for a case)."""
+        super().showEvent(event)
+        if not self._viewers_painted:
+            self._viewers_painted = True
+            QTimer.singleShot(0, self, self.case_view.paint_viewers_offscreen)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Remember the layout, stop running tasks and release viewers."""

@@ -49,6 +49,7 @@ class MriView(QWidget):
         super().__init__(parent)
         self.viewers: list[PhaseViewer] = []  # showing the current series, in order
         self._spare: list[PhaseViewer] = []  # made, hidden, ready for the next case
+        self._to_paint: list[PhaseViewer] = []  # kept viewers still to draw offscreen
         self._pending: list[MriSeries] = []
         self._filling: tuple[PhaseViewer, Iterator[None]] | None = None  # viewer, its steps
         self._step_scheduled = False
@@ -135,6 +136,36 @@ class MriView(QWidget):
         else:
             self.viewers_ready.emit()
 
+    def prepare_viewers(self, count: int) -> None:
+        """Make empty viewers ahead (hidden) until `count` exist, so that a later `set_series`
+        of up to `count` series only fills them.
+
+        Making a viewer stalls the GUI thread for about 0.3-0.6 s (napari's canvas, layers
+        and shortcut bindings), filling one takes a few steps of some tens of ms: the window
+        calls this while it is made, before the user asks for a case.
+        """
+        made = len(self.viewers) + len(self._spare) + (self._filling is not None)
+        for _ in range(count - made):
+            viewer = self._new_viewer()
+            viewer.setVisible(False)
+            self._spare.append(viewer)
+
+    def paint_viewers_offscreen(self) -> None:
+        """Draw each kept viewer once offscreen (`PhaseViewer.paint_offscreen`), one per
+        event-loop turn, so that their first showing does not compile shaders. For the
+        window to call once it shows; viewers given a series meanwhile are skipped."""
+        self._to_paint = list(self._spare)
+        self._paint_next()
+
+    def _paint_next(self) -> None:
+        while self._to_paint:
+            viewer = self._to_paint.pop(0)
+            if viewer in self._spare:
+                viewer.paint_offscreen()
+                if self._to_paint:
+                    QTimer.singleShot(0, self, self._paint_next)
+                return
+
     def _schedule(self) -> None:
         if not self._step_scheduled and (self._filling or self._pending):
             self._step_scheduled = True
@@ -205,6 +236,7 @@ class MriView(QWidget):
 
     def close_viewers(self) -> None:
         """Release every napari canvas, shown or kept (when the window closes)."""
+        self._to_paint = []
         self.clear()
         for viewer in self._spare:
             viewer.close_viewer()

@@ -160,18 +160,28 @@ class PhaseViewer(QWidget):
         self.volume_combo.setVisible(series.volume_count > 1)
         self.description.setText(series.series_description or "(no series description)")
         transform = layer_transform(series)
-        for layer in (self.image_layer, self.measure_layer):
+        layers = (self.image_layer, self.measure_layer)
+        # napari re-slices a visible layer on every data or transform change: hidden, the
+        # layers take the new series at once and are sliced once each when shown again.
+        # A hidden layer's data change leaves its cached extent as it was; setting the
+        # transforms afterwards clears it, so the viewer's slice range follows the new data.
+        for layer in layers:
+            layer.visible = False
+        self.image_layer.data = series.voxels[0]
+        self.image_layer.contrast_limits_range = self._full_range
+        self.image_layer.contrast_limits = self.presets["Liver"]
+        for layer in layers:
             yield
             self._make_current()
             layer.scale = transform.scale
             layer.rotate = transform.rotate
             layer.translate = transform.translate
-        yield
-        self.image_layer.data = series.voxels[0]
-        self.image_layer.contrast_limits_range = self._full_range
-        self.image_layer.contrast_limits = self.presets["Liver"]
         plane = view_plane(series)
         self.model.dims.order = plane.order
+        for layer in layers:
+            yield
+            self._make_current()
+            layer.visible = True
         yield
         self.model.scene.camera.orientation2d = plane.orientation2d
         self.model.reset_view()
@@ -329,6 +339,18 @@ class PhaseViewer(QWidget):
         if self._series is None or index < 0:
             return
         self.image_layer.data = self.series.voxels[index]
+
+    def paint_offscreen(self) -> None:
+        """Make the canvas's OpenGL context and draw it once into an offscreen image, hidden.
+
+        The first draw of a napari canvas compiles its shaders (about 0.3 s each on Mesa
+        llvmpipe); done ahead, the viewer's first showing only redraws. Needs the top-level
+        window shown (a hidden window's canvas has no context to draw with): does nothing
+        otherwise.
+        """
+        top = self.window()
+        if top.isVisible() and top.windowHandle() is not None:
+            self.qt_viewer.canvas.native.grabFramebuffer()
 
     def close_viewer(self) -> None:
         """Release the napari canvas."""
