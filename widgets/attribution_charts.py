@@ -24,10 +24,15 @@ class _Chart(FigureCanvasQTAgg):
         self.setParent(parent)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumHeight(260)
+        self._note: str | None = None  # the note shown alone, if the chart is empty
         self.clear("Not explained yet.")
 
     def clear(self, note: str) -> None:
-        """An empty chart with a note in its middle."""
+        """An empty chart with a note in its middle (kept as is if it shows just that: making
+        the axes takes some tens of ms, which every newly opened case would pay)."""
+        if note == self._note:
+            return
+        self._note = note
         self.figure.clear()
         ax = self.figure.add_subplot()
         ax.set_axis_off()
@@ -64,6 +69,7 @@ class GeneAttributionChart(_Chart):
             self.clear("No gene moves the prediction (no attribution).")
             return []
         shown = [genes[i] for i in order]
+        self._note = None
         self.figure.clear()
         ax = self.figure.add_subplot()
         y = np.arange(len(order))[::-1]
@@ -106,6 +112,7 @@ class ModalityChart(_Chart):
             Where the last bar ends: baseline + sum of the values (equals the prediction
             when the values add up).
         """
+        self._note = None
         self.figure.clear()
         ax = self.figure.add_subplot()
         labels = ["no modality\n(baseline)"]
