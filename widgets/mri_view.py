@@ -240,9 +240,8 @@ class MriView(QWidget):
         self.clear()
         for viewer in self._spare:
             viewer.close_viewer()
-            # deleted now, not at a later event-loop turn: left to a deleteLater, the viewers
-            # of windows closed late in a session were destroyed during interpreter
-            # finalisation, which crashed it (SIGABRT, none_dealloc)
+            # deleted now, not at a later event-loop turn: a deleteLater left for after the
+            # event loop would run during interpreter finalisation
             shiboken6.delete(viewer)
         self._spare = []
 
