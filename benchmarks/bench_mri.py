@@ -12,7 +12,7 @@ from pydicom.uid import generate_uid
 
 from app.imaging.dicom_import import load_mri
 from benchmarks.data import write_series
-from benchmarks.framework import Result, best_of
+from benchmarks.framework import Result, interleaved_medians
 
 
 def plain_pydicom_loop(files: list[Path]) -> np.ndarray:
@@ -87,9 +87,9 @@ def run(work: Path, shared_data: Path) -> list[Result]:
     big = work / "mri300"
     files = write_series(big, slices=300)
     assert load_mri(files).series[0].shape_zyx[0] == 300
-    t_ours = best_of(lambda: load_mri(files))
-    t_loop = best_of(lambda: plain_pydicom_loop(files))
-    t_sitk = best_of(lambda: sitk_series(big))
+    t_ours, t_loop, t_sitk = interleaved_medians(
+        [lambda: load_mri(files), lambda: plain_pydicom_loop(files), lambda: sitk_series(big)]
+    )
     results.append(
         _row("MRI import, classic 300 slices", 300, t_ours, t_loop, 1.25, "pydicom loop")
     )
@@ -107,9 +107,13 @@ def run(work: Path, shared_data: Path) -> list[Result]:
             frame_of_reference=for_uid,
         )
     assert len(load_mri(phase_files).series) == 4
-    t_ours = best_of(lambda: load_mri(phase_files))
-    t_loop = best_of(lambda: plain_pydicom_series(phase_files))
-    t_sitk = best_of(lambda: sitk_all_series(phases))
+    t_ours, t_loop, t_sitk = interleaved_medians(
+        [
+            lambda: load_mri(phase_files),
+            lambda: plain_pydicom_series(phase_files),
+            lambda: sitk_all_series(phases),
+        ]
+    )
     name = "MRI import, 4-phase case (4 x 80 slices)"
     results.append(_row(name, 320, t_ours, t_loop, 1.25, "pydicom loop"))
     results.append(_row(name, 320, t_ours, t_sitk, 2.0, "SimpleITK"))
@@ -120,9 +124,14 @@ def run(work: Path, shared_data: Path) -> list[Result]:
     liver_only.mkdir()
     for f in liver_files:
         shutil.copy(f, liver_only / f.name)
-    t_ours = best_of(lambda: load_mri(liver_files), 5)
-    t_loop = best_of(lambda: plain_pydicom_loop(liver_files), 5)
-    t_sitk = best_of(lambda: sitk_series(liver_only), 5)
+    t_ours, t_loop, t_sitk = interleaved_medians(
+        [
+            lambda: load_mri(liver_files),
+            lambda: plain_pydicom_loop(liver_files),
+            lambda: sitk_series(liver_only),
+        ],
+        7,
+    )
     n = len(liver_files)
     results.append(
         _row("MRI import, real liver 25 slices", n, t_ours, t_loop, 1.25, "pydicom loop")
@@ -131,9 +140,14 @@ def run(work: Path, shared_data: Path) -> list[Result]:
 
     enhanced = sorted((shared_data / "mri" / "enhanced_multiframe").glob("*.dcm"))
     frames = sum(int(pydicom.dcmread(f, stop_before_pixels=True).NumberOfFrames) for f in enhanced)
-    t_ours = best_of(lambda: load_mri(enhanced), 5)
-    t_loop = best_of(lambda: plain_pydicom_multiframe(enhanced), 5)
-    t_sitk = best_of(lambda: sitk_files(enhanced), 5)
+    t_ours, t_loop, t_sitk = interleaved_medians(
+        [
+            lambda: load_mri(enhanced),
+            lambda: plain_pydicom_multiframe(enhanced),
+            lambda: sitk_files(enhanced),
+        ],
+        7,
+    )
     name = "MRI import, enhanced multi-frame"
     results.append(_row(name, frames, t_ours, t_loop, 1.25, "pydicom loop"))
     results.append(_row(name, frames, t_ours, t_sitk, 2.0, "SimpleITK"))
