@@ -185,17 +185,7 @@ def record_event(
     connection = session.connection()
     head_seq, head_hash = connection.execute(_LOCK_HEAD).one()
     now = utc_now()
-    event = EncodedEvent(
-        actor,
-        action,
-        entity,
-        str(entity_id),
-        case_id,
-        field,
-        None if old is None else canonical_json(old),
-        None if new is None else canonical_json(new),
-        reason,
-    )
+    event = _encoded(EventDraft(actor, action, entity, entity_id, case_id, field, old, new, reason))
     row = _event_row(head_seq + 1, now, now.isoformat(), head_hash, event)
     connection.execute(_INSERT_EVENT, row)  # a trigger checks the link and moves the head
     return head_seq + 1
@@ -271,22 +261,21 @@ def append_events(session: Session, drafts: Sequence[EventDraft]) -> int:
         session: A write session; rows the events refer to must be inserted already.
         drafts: The events, oldest first.
     """
-    return append_encoded_events(
-        session,
-        [
-            EncodedEvent(
-                d.actor,
-                d.action,
-                d.entity,
-                str(d.entity_id),
-                d.case_id,
-                d.field,
-                None if d.old is None else canonical_json(d.old),
-                None if d.new is None else canonical_json(d.new),
-                d.reason,
-            )
-            for d in drafts
-        ],
+    return append_encoded_events(session, [_encoded(d) for d in drafts])
+
+
+def _encoded(draft: EventDraft) -> EncodedEvent:
+    """The draft with old and new as canonical JSON text and the entity id as text."""
+    return EncodedEvent(
+        draft.actor,
+        draft.action,
+        draft.entity,
+        str(draft.entity_id),
+        draft.case_id,
+        draft.field,
+        None if draft.old is None else canonical_json(draft.old),
+        None if draft.new is None else canonical_json(draft.new),
+        draft.reason,
     )
 
 
