@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
@@ -32,12 +33,17 @@ class _Chart(FigureCanvasQTAgg):
         the axes takes some tens of ms, which every newly opened case would pay)."""
         if note == self._note:
             return
-        self._note = note
-        self.figure.clear()
-        ax = self.figure.add_subplot()
+        ax = self._new_axes(note)
         ax.set_axis_off()
         ax.text(0.5, 0.5, note, ha="center", va="center", color="#555555")
         self.draw_idle()  # type: ignore[no-untyped-call]
+
+    def _new_axes(self, note: str | None = None) -> Axes:
+        """The figure cleared to one new axes; `note` is the note it will show alone (None
+        for a chart)."""
+        self._note = note
+        self.figure.clear()
+        return self.figure.add_subplot()
 
 
 class GeneAttributionChart(_Chart):
@@ -69,9 +75,7 @@ class GeneAttributionChart(_Chart):
             self.clear("No gene moves the prediction (no attribution).")
             return []
         shown = [genes[i] for i in order]
-        self._note = None
-        self.figure.clear()
-        ax = self.figure.add_subplot()
+        ax = self._new_axes()
         y = np.arange(len(order))[::-1]
         colours = [POSITIVE if values[i] >= 0 else NEGATIVE for i in order]
         ax.barh(y, values[order], color=colours)
@@ -112,9 +116,7 @@ class ModalityChart(_Chart):
             Where the last bar ends: baseline + sum of the values (equals the prediction
             when the values add up).
         """
-        self._note = None
-        self.figure.clear()
-        ax = self.figure.add_subplot()
+        ax = self._new_axes()
         labels = ["no modality\n(baseline)"]
         lefts, widths, colours = [0.0], [baseline], ["#999999"]
         level = baseline
