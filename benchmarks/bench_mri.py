@@ -12,7 +12,7 @@ from pydicom.uid import generate_uid
 
 from app.imaging.dicom_import import load_mri
 from benchmarks.data import write_series
-from benchmarks.framework import Result, interleaved_medians
+from benchmarks.framework import Result, interleaved_medians, timed
 
 
 def plain_pydicom_loop(files: list[Path]) -> np.ndarray:
@@ -88,7 +88,11 @@ def run(work: Path, shared_data: Path) -> list[Result]:
     files = write_series(big, slices=300)
     assert load_mri(files).series[0].shape_zyx[0] == 300
     t_ours, t_loop, t_sitk = interleaved_medians(
-        [lambda: load_mri(files), lambda: plain_pydicom_loop(files), lambda: sitk_series(big)]
+        [
+            timed(lambda: load_mri(files)),
+            timed(lambda: plain_pydicom_loop(files)),
+            timed(lambda: sitk_series(big)),
+        ]
     )
     results.append(
         _row("MRI import, classic 300 slices", 300, t_ours, t_loop, 1.25, "pydicom loop")
@@ -109,9 +113,9 @@ def run(work: Path, shared_data: Path) -> list[Result]:
     assert len(load_mri(phase_files).series) == 4
     t_ours, t_loop, t_sitk = interleaved_medians(
         [
-            lambda: load_mri(phase_files),
-            lambda: plain_pydicom_series(phase_files),
-            lambda: sitk_all_series(phases),
+            timed(lambda: load_mri(phase_files)),
+            timed(lambda: plain_pydicom_series(phase_files)),
+            timed(lambda: sitk_all_series(phases)),
         ]
     )
     name = "MRI import, 4-phase case (4 x 80 slices)"
@@ -126,9 +130,9 @@ def run(work: Path, shared_data: Path) -> list[Result]:
         shutil.copy(f, liver_only / f.name)
     t_ours, t_loop, t_sitk = interleaved_medians(
         [
-            lambda: load_mri(liver_files),
-            lambda: plain_pydicom_loop(liver_files),
-            lambda: sitk_series(liver_only),
+            timed(lambda: load_mri(liver_files)),
+            timed(lambda: plain_pydicom_loop(liver_files)),
+            timed(lambda: sitk_series(liver_only)),
         ],
         7,
     )
@@ -142,9 +146,9 @@ def run(work: Path, shared_data: Path) -> list[Result]:
     frames = sum(int(pydicom.dcmread(f, stop_before_pixels=True).NumberOfFrames) for f in enhanced)
     t_ours, t_loop, t_sitk = interleaved_medians(
         [
-            lambda: load_mri(enhanced),
-            lambda: plain_pydicom_multiframe(enhanced),
-            lambda: sitk_files(enhanced),
+            timed(lambda: load_mri(enhanced)),
+            timed(lambda: plain_pydicom_multiframe(enhanced)),
+            timed(lambda: sitk_files(enhanced)),
         ],
         7,
     )

@@ -12,7 +12,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import openslide
 from app.slides import open_slide, openslide_reader
 from app.slides.reader import SlideReader
 from benchmarks.data import LARGE_SLIDE_PX, write_large_slide
-from benchmarks.framework import Result, bench_cache_dir, is_quick
+from benchmarks.framework import Result, bench_cache_dir, interleaved_medians, is_quick
 
 TILE = 256
 VIEWPORT_WH = (1920, 1080)
@@ -101,20 +100,11 @@ def _raw(path: Path, tiles: list[tuple[int, int, int]]) -> float:
         slide.close()
 
 
-def _median_interleaved(fns: list[Callable[[], float]], repeats: int) -> list[float]:
-    """Median of each timing function over `repeats` rounds, interleaved (fair under load)."""
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            times[i].append(fn())
-    return [float(np.median(t)) for t in times]
-
-
 def tile_throughput(path: Path, label: str, count: int, repeats: int) -> list[Result]:
     """Tiles/s: ours with 1 and 2 workers vs raw OpenSlide read_region, 1 thread."""
     with fresh_reader(path) as reader:
         tiles = sample_tiles(reader, count, seed=1)
-    one, two, raw = _median_interleaved(
+    one, two, raw = interleaved_medians(
         [lambda: _ours(path, tiles, 1), lambda: _ours(path, tiles, 2), lambda: _raw(path, tiles)],
         repeats,
     )

@@ -50,15 +50,25 @@ def best_of(fn: Callable[[], object], repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def interleaved_medians(fns: Sequence[Callable[[], object]], repeats: int = 5) -> list[float]:
-    """Median wall time (s) of each of `fns` over `repeats` rounds, each round calling every
-    function once (in turn), so that a change of load on a shared machine falls on all."""
+def timed(fn: Callable[[], object]) -> Callable[[], float]:
+    """A timing function: calls `fn` and returns its wall time in seconds."""
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    return run
+
+
+def interleaved_medians(fns: Sequence[Callable[[], float]], repeats: int = 5) -> list[float]:
+    """Median of each timing function (it returns seconds) over `repeats` rounds, each round
+    calling every function once in turn, so that a change of load on a shared machine falls
+    on all of them."""
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
         for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            times[i].append(time.perf_counter() - t0)
+            times[i].append(fn())
     return [statistics.median(t) for t in times]
 
 
