@@ -280,7 +280,8 @@ def _case_json(case: _NewCase) -> str:
     )
     return (
         f'{{"content_sha256":"{case.content_sha256}","inputs":[{inputs}],'
-        f'"pseudonym":"{case.pseudonym}","site":{_quote(case.site)},"status":"pending",'
+        f'"pseudonym":"{case.pseudonym}","site":{_quote(case.site)},'
+        f'"status":{_quote(CaseStatus.PENDING.value)},'
         f'"synthetic":{"true" if case.synthetic else "false"}}}'
     )
 
