@@ -52,6 +52,10 @@ TARGET_NAMES = {
     "modality_shapley": "Modality contributions",
 }
 MRI_MAPS = {"ig": "Integrated Gradients |attribution|", "gradcam": "Grad-CAM"}
+SLIDE_MAPS = {
+    "attention": "MIL attention (where the model looked)",
+    "attribution": "Integrated Gradients |attribution| (what moved the prediction)",
+}
 VARIANT_COLUMNS = ("Gene", "Change", "VAF", "Class")
 
 
@@ -138,8 +142,23 @@ class ModelPanel(QWidget):
             self.mri_map_combo.addItem(label, key)
         self.mri_map_combo.setToolTip("Which MRI map the MRI and 3D tabs overlay")
         self.mri_map_combo.currentIndexChanged.connect(lambda _: self._show_mri_maps())
+        self.slide_map_combo = QComboBox()
+        for key, label in SLIDE_MAPS.items():
+            self.slide_map_combo.addItem(label, key)
+        self.slide_map_combo.setToolTip(
+            "Which per-tile map the Slide tab overlays: attention shows where the model looked "
+            "(e.g. tumour), |attribution| what pushed its prediction (e.g. the immune infiltrate)"
+        )
+        self.slide_map_combo.currentIndexChanged.connect(lambda _: self._show_slide_heatmap())
         buttons = QHBoxLayout()
-        for w in (self.run_button, self.explain_button, QLabel("MRI map:"), self.mri_map_combo):
+        for w in (
+            self.run_button,
+            self.explain_button,
+            QLabel("MRI map:"),
+            self.mri_map_combo,
+            QLabel("Slide map:"),
+            self.slide_map_combo,
+        ):
             buttons.addWidget(w)
         buttons.addStretch(1)
 
@@ -333,13 +352,15 @@ class ModelPanel(QWidget):
             return
         heat = self.explanation.slide_heatmap
         flag = " (UNRELIABLE)" if "slide_attribution" in self.explanation.unreliable else ""
+        key = str(self.slide_map_combo.currentData())
+        values = heat.attention if key == "attention" else np.abs(heat.attribution)
         x0, y0 = heat.offset_level0_xy
         try:
             self._case_view.slide_view.add_slide_heatmap(
-                np.nan_to_num(heat.attention, nan=0.0),
+                np.nan_to_num(values, nan=0.0),
                 heat.scale_level0_px,
                 (y0, x0),
-                name=f"attention{flag}",
+                name=f"{SLIDE_MAPS[key]}{flag}",
             )
         except RuntimeError:
             self.message.emit("Open the slide to see its heatmap.")

@@ -187,7 +187,20 @@ def test_screening_end_to_end(
     with_maps = [v for v in mri.viewers if v.saliency_layer is not None]
     assert len(with_maps) == len(explanation.series) > 0
     assert win.case_view.volume_view.saliency
-    assert win.case_view.slide_view.heatmap_layer is not None
+    slide_view = win.case_view.slide_view
+    assert slide_view.heatmap_layer is not None
+    heat = explanation.slide_heatmap
+    assert heat is not None
+    shown_attention = np.asarray(slide_view.heatmap_layer.data)
+    np.testing.assert_allclose(shown_attention, np.nan_to_num(heat.attention, nan=0.0))
+    panel.slide_map_combo.setCurrentIndex(panel.slide_map_combo.findData("attribution"))
+    assert slide_view.heatmap_layer is not None
+    assert "attribution" in slide_view.heatmap_layer.name
+    np.testing.assert_allclose(
+        np.asarray(slide_view.heatmap_layer.data), np.nan_to_num(np.abs(heat.attribution), nan=0.0)
+    )
+    _shot(qtbot, win, "Slide", "screening_slide_attribution")
+    panel.slide_map_combo.setCurrentIndex(panel.slide_map_combo.findData("attention"))
     assert panel.variant_table.rowCount() == sum(len(p.variants) for p in case.genomics)
     _shot(qtbot, win, "Model", "screening_explanation_charts")
     _shot(qtbot, win, "MRI", "screening_mri_saliency")
