@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from app.imaging.series import MriSeries, Phase
 from widgets.mri_geometry import WORLD_AXIS_LABELS, layer_transform, view_plane, world_affine
+from widgets.napari_canvas import draw_offscreen, make_current
 from widgets.overlay_colormaps import overlay_colormap
 from widgets.window_level import limits_to_window, window_presets, window_to_limits
 
@@ -87,7 +88,7 @@ class PhaseViewer(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.qt_viewer, 1)
 
-        self._make_current()
+        make_current(self.qt_viewer)
         self.image_layer: Image = self.model.add_image(
             np.zeros((1, 1, 1), dtype=np.float32),
             units=("mm", "mm", "mm"),
@@ -172,7 +173,7 @@ class PhaseViewer(QWidget):
         self.image_layer.contrast_limits = self.presets["Liver"]
         for layer in layers:
             yield
-            self._make_current()
+            make_current(self.qt_viewer)
             layer.scale = transform.scale
             layer.rotate = transform.rotate
             layer.translate = transform.translate
@@ -180,7 +181,7 @@ class PhaseViewer(QWidget):
         self.model.dims.order = plane.order
         for layer in layers:
             yield
-            self._make_current()
+            make_current(self.qt_viewer)
             layer.visible = True
         yield
         self.model.scene.camera.orientation2d = plane.orientation2d
@@ -289,7 +290,7 @@ class PhaseViewer(QWidget):
         vmax = float(np.nanmax(volume)) if np.isfinite(volume).any() else 1.0
         vmin = float(np.nanmin(volume)) if np.isfinite(volume).any() else 0.0
         vmax = vmax if vmax > vmin else vmin + 1.0
-        self._make_current()
+        make_current(self.qt_viewer)
         self.saliency_layer = self.model.add_image(
             volume,
             **layer_transform(self.series).as_kwargs(),
@@ -322,13 +323,6 @@ class PhaseViewer(QWidget):
         centre: NDArray[np.float64] = (world_affine(self.series) @ index)[:3]
         return centre
 
-    def _make_current(self) -> None:
-        """Make napari's GL context current before it creates GL objects (VTK may have left
-        its own context current; see docs/stack.md)."""
-        native = self.qt_viewer.canvas.native
-        if native.context() is not None:
-            native.makeCurrent()
-
     def _on_phase_selected(self, index: int) -> None:
         if self._series is None:
             return
@@ -341,16 +335,8 @@ class PhaseViewer(QWidget):
         self.image_layer.data = self.series.voxels[index]
 
     def paint_offscreen(self) -> None:
-        """Make the canvas's OpenGL context and draw it once into an offscreen image, hidden.
-
-        The first draw of a napari canvas compiles its shaders (about 0.3 s each on Mesa
-        llvmpipe); done ahead, the viewer's first showing only redraws. Needs the top-level
-        window shown (a hidden window's canvas has no context to draw with): does nothing
-        otherwise.
-        """
-        top = self.window()
-        if top.isVisible() and top.windowHandle() is not None:
-            self.qt_viewer.canvas.native.grabFramebuffer()
+        """Draw the canvas once offscreen, hidden (`napari_canvas.draw_offscreen`)."""
+        draw_offscreen(self.qt_viewer, self)
 
     def close_viewer(self) -> None:
         """Release the napari canvas."""

@@ -30,6 +30,7 @@ from app.slides.background_tiles import BackgroundTiles, read_into_cache
 from app.slides.multiscale import LevelView
 from app.slides.opener import open_slide
 from app.slides.reader import SlideReader
+from widgets.napari_canvas import draw_offscreen, make_current
 from widgets.overlay_colormaps import overlay_colormap
 from widgets.overlay_controls import OverlayControls
 
@@ -96,7 +97,7 @@ class SlideView(QWidget):
         self.scale_bar.visible = False
         # Made once, hidden, and given each slide's levels: making a napari image layer (its
         # vispy visual) stalls the GUI thread for a good fraction of a second.
-        self._make_current()
+        make_current(self.qt_viewer)
         self._slide_layer: Image = self.model.add_image(
             _NO_SLIDE,
             multiscale=True,
@@ -144,7 +145,7 @@ class SlideView(QWidget):
         self.reader = reader
         self.tiles = BackgroundTiles(reader, on_tile=self._tile_arrived.emit)
         info = reader.info
-        self._make_current()
+        make_current(self.qt_viewer)
         layer = self._slide_layer
         layer.visible = True  # first: napari refreshes the extent of visible layers only
         layer.scale = self.world_per_px
@@ -242,7 +243,7 @@ class SlideView(QWidget):
             self.model.layers.remove(self.heatmap_layer)
         vmin, vmax = float(np.nanmin(values)), float(np.nanmax(values))
         vmax = vmax if vmax > vmin else vmin + 1.0
-        self._make_current()
+        make_current(self.qt_viewer)
         self.heatmap_layer = self.model.add_image(
             values,
             name=name,
@@ -288,18 +289,14 @@ class SlideView(QWidget):
         return np.asarray(self.qt_viewer.screenshot(flash=False))
 
     def paint_offscreen(self) -> None:
-        """Draw the canvas once into an offscreen image with the (blank) slide layer and the
-        scale bar on, then hide them again: the first draw compiles the canvas's shaders
-        (about 0.3 s on Mesa llvmpipe) and the scale bar's first showing builds its text, so
-        done ahead, showing the first slide only redraws. Needs the top-level window shown
-        (a hidden window's canvas has no context): does nothing otherwise, or with a slide
-        shown."""
-        top = self.window()
-        if self.reader is not None or not top.isVisible() or top.windowHandle() is None:
+        """Draw the canvas once offscreen (`napari_canvas.draw_offscreen`) with the (blank)
+        slide layer and the scale bar on, then hide them again: the scale bar's first showing
+        builds its text. Does nothing with a slide shown."""
+        if self.reader is not None:
             return
         self._slide_layer.visible = True
         self.scale_bar.visible = True
-        self.qt_viewer.canvas.native.grabFramebuffer()
+        draw_offscreen(self.qt_viewer, self)
         self._slide_layer.visible = False
         self.scale_bar.visible = False
 
@@ -312,8 +309,3 @@ class SlideView(QWidget):
         """Closing the view closes its slide, tile threads and canvas."""
         self.close_viewer()
         super().closeEvent(event)
-
-    def _make_current(self) -> None:
-        native = self.qt_viewer.canvas.native
-        if native.context() is not None:
-            native.makeCurrent()
