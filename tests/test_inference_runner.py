@@ -15,7 +15,7 @@ from app.errors import Cancelled, CheckpointError, InputValidationError
 from app.imaging.series import MriSeries, Phase
 from app.slides import open_slide, write_pyramidal_tiff
 from inference.checkpoint import load_checkpoint, save_checkpoint
-from inference.device import DeviceUnavailableError, select_device
+from inference.device import DeviceUnavailableError, configure_determinism, select_device
 from inference.input_spec import InputSpec
 from inference.model import ArchitectureConfig, NeoadjNet
 from inference.runner import Prediction, predict_case
@@ -214,3 +214,12 @@ def test_cuda_without_a_gpu_is_a_clear_error() -> None:
     assert select_device(None) == "cpu"
     with pytest.raises(DeviceUnavailableError, match="no CUDA GPU"):
         select_device("cuda")
+
+
+def test_float32_stays_ieee_so_cpu_and_cuda_agree() -> None:
+    """cuDNN convolutions default to TF32 (about 1e-3 relative error) on recent GPUs."""
+    torch.backends.cudnn.conv.fp32_precision = "tf32"  # type: ignore[attr-defined]
+    torch.backends.cuda.matmul.fp32_precision = "tf32"
+    configure_determinism()
+    assert torch.backends.cudnn.conv.fp32_precision == "ieee"  # type: ignore[attr-defined]
+    assert torch.backends.cuda.matmul.fp32_precision == "ieee"
