@@ -1,4 +1,5 @@
-"""Explanation cost on the demo case (CPU): each attribution against one model forward pass.
+"""Explanation cost on the demo case (CPU): each attribution against one model forward pass;
+the whole explanation on CUDA against CPU when a CUDA GPU is present.
 
 Targets (issues 5 and 9): Integrated Gradients to a convergence delta < 1e-2 logit in
 <= 50 forward passes, Grad-CAM <= 1 forward pass,
@@ -14,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from app.case import load_case
+from app.case import Case, load_case
 from benchmarks.framework import Result, best_of, is_quick
-from benchmarks.inputs import demo_case, load_bench_checkpoint
+from benchmarks.inputs import checkpoint_dir, demo_case, load_bench_checkpoint
 from explain.explanation import explain_case, write_explanation
 from explain.gene_attribution import gene_attribution
 from explain.integrated import IG_TOLERANCE_LOGIT, IgResult
@@ -25,6 +26,8 @@ from explain.mri_saliency import gradcam_mri, integrated_gradients_mri
 from explain.slide_saliency import tile_integrated_gradients
 from explain.tensors import CaseTensors
 from inference.batch import collate
+from inference.checkpoint import Checkpoint, load_checkpoint
+from inference.preprocess import ModelInputs
 from inference.runner import prepare_inputs
 
 
@@ -54,6 +57,39 @@ def _ig_row(
         "" if converged else " (did not converge)"
     )
     return _row(metric, best_of(fn, repeats), forward_s, 50.0, detail, converged)
+
+
+def _whole_explanation_s(
+    case: Case, checkpoint: Checkpoint, inputs: ModelInputs, out: Path
+) -> float:
+    """Wall time of ``explain_case`` + ``write_explanation`` (inputs already prepared)."""
+    t0 = time.perf_counter()
+    write_explanation(explain_case(case, checkpoint, inputs=inputs), out)
+    return time.perf_counter() - t0
+
+
+def _cuda_row(case: Case, work: Path, cpu_whole_s: float, note: str) -> Result:
+    """The whole explanation on CUDA vs on CPU in this run; not measured without a CUDA GPU."""
+    metric, target = "explain on the demo case, CUDA vs CPU (whole explanation)", ">= 10x faster"
+    if not torch.cuda.is_available():
+        note = "not measured: no CUDA GPU on this machine"
+        return Result(metric, None, None, None, target, None, note=note)
+    checkpoint = load_checkpoint(checkpoint_dir(work)[0], device="cuda")
+    inputs = prepare_inputs(case, checkpoint)
+    _whole_explanation_s(case, checkpoint, inputs, work / "cuda_warm_up")
+    cuda_s = _whole_explanation_s(case, checkpoint, inputs, work / "cuda_explained")
+    speedup = cpu_whole_s / cuda_s
+    return Result(
+        metric,
+        cuda_s,
+        cpu_whole_s,
+        speedup,
+        target,
+        speedup >= 10.0,
+        "s",
+        f"{note}; {torch.cuda.get_device_name()}; CPU: 2 threads, warm from the rows above; "
+        "CUDA: after one warm-up run",
+    )
 
 
 def run(work: Path, shared_data: Path) -> list[Result]:
@@ -110,10 +146,7 @@ def run(work: Path, shared_data: Path) -> list[Result]:
             note,
         ),
     ]
-    t0 = time.perf_counter()
-    explanation = explain_case(case, checkpoint, inputs=inputs)
-    write_explanation(explanation, work / "explained")
-    whole = time.perf_counter() - t0
+    whole = _whole_explanation_s(case, checkpoint, inputs, work / "explained")
     rows.append(
         Result(
             "explain: whole explanation incl. sanity checks and artefacts",
@@ -126,4 +159,5 @@ def run(work: Path, shared_data: Path) -> list[Result]:
             f"{note}; demo case, inputs already prepared",
         )
     )
+    rows.append(_cuda_row(case, work, whole, note))
     return rows

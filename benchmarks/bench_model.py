@@ -1,8 +1,8 @@
-"""Prediction on the demo case (CPU): the whole ``predict_case`` vs the forward pass alone."""
+"""Prediction on the demo case: the whole ``predict_case`` vs the forward pass alone (CPU), and
+CUDA vs CPU when a CUDA GPU is present."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
@@ -11,30 +11,43 @@ from app.case import Case, load_case
 from benchmarks.framework import Result, best_of
 from benchmarks.inputs import checkpoint_dir, demo_case, load_bench_checkpoint
 from inference.batch import collate
+from inference.checkpoint import load_checkpoint
 from inference.runner import predict_case, prepare_inputs
 
 
-def _cuda_row(case: Case, work: Path, cpu_total_s: float) -> Result:
-    """Predict on CUDA vs the CPU total of this run; not measured without a CUDA GPU."""
-    target = ">= 10x faster"
+def _cuda_row(case: Case, work: Path, cpu_total_s: float, cpu_forward_s: float) -> Result:
+    """Whole predict on CUDA vs the CPU total of this run; not measured without a CUDA GPU."""
+    metric, target = "predict on the demo case, CUDA vs CPU (whole predict)", ">= 10x faster"
     if not torch.cuda.is_available():
         note = "not measured: no CUDA GPU on this machine"
-        return Result("predict on CUDA vs CPU", None, None, None, target, None, note=note)
+        return Result(metric, None, None, None, target, None, note=note)
     folder, note = checkpoint_dir(work)
-    predict_case(case, folder, device="cuda")  # warm-up: CUDA context and kernels
-    t0 = time.perf_counter()
-    predict_case(case, folder, device="cuda")
-    cuda_s = time.perf_counter() - t0
+    checkpoint = load_checkpoint(folder, device="cuda")
+    inputs = prepare_inputs(case, checkpoint)
+    batch = collate([inputs.arrays()], checkpoint.input_spec).to("cuda")
+
+    def forward() -> None:
+        with torch.inference_mode():
+            checkpoint.model(
+                batch.mri, batch.tiles, batch.tile_mask, batch.genes, batch.modality_mask
+            )
+        torch.cuda.synchronize()
+
+    predict_case(case, checkpoint, device="cuda")  # warm-up: CUDA context and kernels
+    cuda_s = best_of(lambda: predict_case(case, checkpoint, device="cuda"), 3)
+    forward_s = best_of(forward, 7)
     speedup = cpu_total_s / cuda_s
     return Result(
-        "predict on CUDA vs CPU",
+        metric,
         cuda_s,
         cpu_total_s,
         speedup,
         target,
         speedup >= 10.0,
         "s",
-        f"{note}; explain on CUDA not measured",
+        f"{note}; {torch.cuda.get_device_name()}; forward pass alone {forward_s * 1e3:.1f} ms "
+        f"on CUDA vs {cpu_forward_s * 1e3:.1f} ms on 2 CPU threads "
+        f"({cpu_forward_s / forward_s:.1f}x); the rest is reading and resampling on the CPU",
     )
 
 
@@ -54,9 +67,8 @@ def run(work: Path, shared_data: Path) -> list[Result]:
 
     forward()  # warm-up
     t_forward = best_of(forward, 7)
-    t0 = time.perf_counter()
     prediction = predict_case(case, checkpoint, device="cpu")
-    total = time.perf_counter() - t0
+    total = best_of(lambda: predict_case(case, checkpoint, device="cpu"), 3)
     steps = ", ".join(f"{k} {v:.2f} s" for k, v in prediction.timings_s.items())
     rows = [
         Result(
@@ -69,6 +81,6 @@ def run(work: Path, shared_data: Path) -> list[Result]:
             "s",
             f"{note}; {steps}",
         ),
-        _cuda_row(case, work, total),
+        _cuda_row(case, work, total, t_forward),
     ]
     return rows

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import platformdirs
 import psutil
+import torch
 
 HERE = Path(__file__).resolve().parent
 START_LOAD = os.getloadavg()
@@ -73,13 +74,18 @@ def interleaved_medians(fns: Sequence[Callable[[], float]], repeats: int = 5) ->
 
 
 def machine_description() -> str:
-    """CPU, cores, memory, Python and the load average at the start of the run."""
+    """CPU, cores, memory, Python, the CUDA GPU if any, and the load average at the start."""
     mem_gib = psutil.virtual_memory().total / 2**30
     cpu = platform.processor() or platform.machine()
     load = ", ".join(f"{v:.1f}" for v in START_LOAD)
+    gpu = (
+        f"; GPU {torch.cuda.get_device_name()} (torch {torch.__version__})"
+        if torch.cuda.is_available()
+        else "; no CUDA GPU"
+    )
     return (
         f"{cpu}, {psutil.cpu_count(logical=True)} logical cores, {mem_gib:.0f} GiB, "
-        f"Python {platform.python_version()}, {platform.platform()}; "
+        f"Python {platform.python_version()}, {platform.platform()}{gpu}; "
         f"load average at start {load} (1, 5, 15 min)"
     )
 
