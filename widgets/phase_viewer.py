@@ -64,6 +64,7 @@ class PhaseViewer(QWidget):
         self.qt_viewer = QtViewer(self.model)
         self.saliency_layer: Image | None = None
         self.last_line_index: int | None = None  # the line drawn or edited last
+        self._fit_pending = False  # filled hidden: fit again once the canvas has its size
         self.presets: dict[str, tuple[float, float]] = {"Full range": (0.0, 1.0)}
         self._full_range = self.presets["Full range"]
 
@@ -119,6 +120,7 @@ class PhaseViewer(QWidget):
         self.model.layers.selection.active = self.image_layer
         self.image_layer.events.contrast_limits.connect(self._on_contrast)
         self.model.mouse_drag_callbacks.append(self._window_drag)
+        self.model.canvas.events.size.connect(self._on_canvas_size)
         if series is not None:
             self.set_series(series)
 
@@ -186,8 +188,16 @@ class PhaseViewer(QWidget):
         yield
         self.model.scene.camera.orientation2d = plane.orientation2d
         self.model.reset_view()
+        self._fit_pending = True
         self.model.dims.set_point(plane.slice_axis, self._center_world()[plane.slice_axis])
         self._on_contrast()
+
+    def _on_canvas_size(self, event: Any = None) -> None:
+        """Fit the series to the canvas again when the canvas gets its size on screen: a
+        series is filled hidden, when napari still has the canvas's size from before."""
+        if self._fit_pending and self._series is not None:
+            self.model.reset_view()
+            self._fit_pending = not self.isVisible()
 
     # --- window / level -------------------------------------------------------------
     def apply_preset(self, name: str) -> None:

@@ -91,8 +91,10 @@ class SlideView(QWidget):
         self._refresh_timer.timeout.connect(self._show_arrived_tiles)
         self._tile_arrived.connect(self._on_tile_arrived)
         self.heatmap_layer: Image | None = None
+        self._fit_pending = False  # shown hidden: fit again once the canvas has its size
         self.model = ViewerModel(title="Slide")
         self.qt_viewer = QtViewer(self.model)
+        self.model.canvas.events.size.connect(self._on_canvas_size)
         self.scale_bar = self.model.canvas.overlays.scale_bar
         self.scale_bar.visible = False
         # Made once, hidden, and given each slide's levels: making a napari image layer (its
@@ -166,6 +168,14 @@ class SlideView(QWidget):
         self.note_label.setVisible(info.mpp is None)
         self.scale_bar.visible = info.mpp is not None
         self.model.reset_view()
+        self._fit_pending = not self.isVisible()
+
+    def _on_canvas_size(self, event: object = None) -> None:
+        """Fit the slide to the canvas again when the canvas gets its size on screen: a slide
+        opened while its tab is hidden was fitted to the canvas's size from before."""
+        if self._fit_pending and self.reader is not None:
+            self.model.reset_view()
+            self._fit_pending = not self.isVisible()
 
     @property
     def slide_layer(self) -> Image | None:

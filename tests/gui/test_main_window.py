@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from napari.components import ViewerModel
+from napari.layers import Layer
 from numpy.typing import NDArray
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
@@ -136,6 +138,14 @@ def _visible_texts(root: QWidget) -> list[str]:
     return texts
 
 
+def _fill_fraction(model: ViewerModel, layer: Layer, canvas: QWidget) -> float:
+    """How much of the canvas the layer's displayed extent spans on its fullest axis, from
+    the camera zoom (screen px per world unit) and the canvas widget's size (px)."""
+    extent = np.asarray(layer.extent.world)
+    size = (extent[1] - extent[0])[list(model.dims.displayed)] * model.scene.camera.zoom
+    return float(max(size[0] / canvas.height(), size[1] / canvas.width()))
+
+
 def test_demo_case_every_view(qtbot: QtBot, window: MainWindow, demo_dir: Path) -> None:
     case_dir = demo_dir / "case"
     import_gap, display_gap = _import(qtbot, window, [case_dir])
@@ -245,12 +255,19 @@ def test_real_files_case(qtbot: QtBot, window: MainWindow, real_case: Path) -> N
     viewer = view.mri_view.viewers[0]
     viewer.model.dims.set_point(0, viewer.model.dims.range[0].start + 12 * 5.5)
     qtbot.wait(100)
+    # Filled while the tab was hidden, the image still fills the canvas once shown.
+    fill = _fill_fraction(viewer.model, viewer.image_layer, viewer.qt_viewer.canvas.native)
+    assert fill > 0.9, f"the MRI spans only {fill:.0%} of its canvas"
     assert_not_blank(viewer.screenshot())
     _screenshot_window(window, "window_real_mri")
     view.show_tab("Slide")
     qtbot.waitUntil(lambda: view.slide_view.slide_layer is not None, timeout=30_000)
     assert [layer.name for layer in view.slide_view.model.layers] == ["slide"]
     qtbot.wait(100)
+    slide = view.slide_view
+    assert slide.slide_layer is not None
+    fill = _fill_fraction(slide.model, slide.slide_layer, slide.qt_viewer.canvas.native)
+    assert fill > 0.9, f"the slide spans only {fill:.0%} of its canvas"
     _screenshot_window(window, "window_real_slide")
     view.show_tab("Genomics")
     assert view.genomics_view.table.rowCount() == len(case.genomics[0].variants) > 0
