@@ -38,11 +38,14 @@ from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPiecewiseFunction
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 from vtkmodules.vtkFiltersCore import vtkFlyingEdges3D
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
+from vtkmodules.vtkInteractionWidgets import vtkOrientationMarkerWidget
+from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
 from vtkmodules.vtkRenderingCore import (
     vtkActor,
     vtkColorTransferFunction,
     vtkPolyDataMapper,
     vtkRenderer,
+    vtkRenderWindowInteractor,
     vtkVolume,
     vtkVolumeProperty,
     vtkWindowToImageFilter,
@@ -63,6 +66,15 @@ SALIENCY_MODES: dict[SaliencyMode, str] = {
 }
 SALIENCY_RGB = (1.0, 0.35, 0.0)  # orange-red: stands out from the grey/tan anatomy
 BACKGROUND_RGB = (0.08, 0.08, 0.1)
+# VTK cube faces and the patient direction each points to (LPS axes)
+_FACE_LABELS = (
+    ("XPlus", "L"),
+    ("XMinus", "R"),
+    ("YPlus", "P"),
+    ("YMinus", "A"),
+    ("ZPlus", "S"),
+    ("ZMinus", "I"),
+)
 
 
 def image_data(volume_zyx: NDArray[np.floating], spacing_mm_zyx: tuple[float, ...]) -> vtkImageData:
@@ -105,6 +117,7 @@ class VolumeView(QWidget):
         self._volume: vtkVolume | None = None
         self._saliency_props: list[vtkVolume | vtkActor] = []
         self._render_pending = False
+        self.orientation_marker: vtkOrientationMarkerWidget | None = None
 
         self.phase_combo = QComboBox()
         self.phase_combo.currentIndexChanged.connect(lambda _: self._rebuild())
@@ -219,6 +232,7 @@ class VolumeView(QWidget):
         window.AddRenderer(self.overlay_renderer)
         interactor = window.GetInteractor()
         interactor.SetInteractorStyle(vtkInteractorStyleTrackballCamera())
+        self.orientation_marker = _orientation_marker(interactor, self.renderer)
         self.vtk_widget.Initialize()
         self.vtk_widget.Start()
 
@@ -330,6 +344,9 @@ class VolumeView(QWidget):
         observers are removed and the widget is unparented: it goes with its last reference.
         """
         widget, self.vtk_widget = self.vtk_widget, None
+        if self.orientation_marker is not None:
+            self.orientation_marker.SetEnabled(0)
+            self.orientation_marker = None
         self.renderer = self.overlay_renderer = None
         self._volume, self._saliency_props = None, []
         self._render_pending = False
@@ -351,6 +368,27 @@ class VolumeView(QWidget):
             if s.series_instance_uid == series_uid:
                 return s
         raise KeyError(f"No series {series_uid} in the 3D view.")
+
+
+def _orientation_marker(
+    interactor: vtkRenderWindowInteractor, renderer: vtkRenderer
+) -> vtkOrientationMarkerWidget:
+    """A grey cube in the lower-left corner, its faces labelled with the patient directions
+    (LPS: +x left, +y posterior, +z superior), turning with the camera of `renderer`."""
+    cube = vtkAnnotatedCubeActor()
+    for face, text in _FACE_LABELS:
+        getattr(cube, f"Set{face}FaceText")(text)
+        getattr(cube, f"Get{face}FaceProperty")().SetColor(1.0, 1.0, 1.0)
+    cube.GetCubeProperty().SetColor(0.3, 0.3, 0.36)
+    cube.SetTextEdgesVisibility(False)
+    marker = vtkOrientationMarkerWidget()
+    marker.SetOrientationMarker(cube)
+    marker.SetInteractor(interactor)
+    marker.SetDefaultRenderer(renderer)
+    marker.SetViewport(0.0, 0.0, 0.16, 0.16)
+    marker.SetEnabled(1)
+    marker.InteractiveOff()
+    return marker
 
 
 def _volume_prop(

@@ -9,7 +9,7 @@ from scipy.ndimage import label
 
 from tests.gui.conftest import assert_not_blank, save_screenshot, warm_mask
 from tests.gui.phantoms import TUMOUR_CENTRE_LPS, blob_volume, three_grids
-from widgets.volume_view import VolumeView
+from widgets.volume_view import BACKGROUND_RGB, VolumeView
 
 pytestmark = pytest.mark.gui
 
@@ -55,6 +55,14 @@ def test_volume_rendering_orientation_presets_and_saliency(qtbot: QtBot) -> None
     view.rotate(90.0)
     turned = view.screenshot()
     assert np.abs(turned.astype(int) - mip.astype(int)).mean() > 1.0
+    # The orientation cube in the lower-left corner (the volume leaves it empty): its lit
+    # face and white letter show there, and it turns with the camera.
+    h, w = mip.shape[:2]
+    corner, turned_corner = (s[int(0.85 * h) :, : int(0.15 * w)].astype(int) for s in (mip, turned))
+    assert view.orientation_marker is not None and view.orientation_marker.GetEnabled()
+    assert (np.abs(corner - np.array(BACKGROUND_RGB) * 255).max(axis=-1) > 30).sum() > 200
+    assert (corner.min(axis=-1) > 200).sum() > 10, "no white direction letter on the cube"
+    assert np.abs(turned_corner - corner).mean() > 2.0
     view.reset_camera()
     np.testing.assert_allclose(view.screenshot().astype(int), mip.astype(int), atol=2)
     view.zoom(1.5)
