@@ -157,7 +157,8 @@ class SlideView(QWidget):
             LevelView(self.tiles, level, TILE_SIZE) for level in range(info.level_count - 1)
         ] + [LevelView(reader, info.level_count - 1, TILE_SIZE)]
         width, height = info.dimensions
-        parts = [f"{width:,} x {height:,} px", f"{info.level_count} levels"]
+        levels = f"{info.level_count} level" + ("s" if info.level_count != 1 else "")
+        parts = [f"{width:,} x {height:,} px", levels]
         if info.mpp is not None:
             parts.append(f"{info.mpp[0]:.3f} µm/px")
         if info.objective_power:

@@ -223,6 +223,8 @@ def test_demo_case_every_view(qtbot: QtBot, window: MainWindow, demo_dir: Path) 
     slide = view.slide_view
     qtbot.waitUntil(lambda: slide.slide_layer is not None, timeout=30_000)
     assert slide.scale_bar.visible
+    qtbot.wait(100)  # drawn at its size on screen: the level for that zoom is asked for
+    qtbot.waitUntil(lambda: not slide.loading, timeout=10_000)  # its tiles, not a stand-in
     qtbot.wait(100)
     assert_not_blank(slide.screenshot())
     _screenshot_window(window, "window_demo_slide")
@@ -263,8 +265,10 @@ def test_real_files_case(qtbot: QtBot, window: MainWindow, real_case: Path) -> N
     view.show_tab("Slide")
     qtbot.waitUntil(lambda: view.slide_view.slide_layer is not None, timeout=30_000)
     assert [layer.name for layer in view.slide_view.model.layers] == ["slide"]
-    qtbot.wait(100)
     slide = view.slide_view
+    qtbot.wait(100)
+    qtbot.waitUntil(lambda: not slide.loading, timeout=10_000)
+    qtbot.wait(100)
     assert slide.slide_layer is not None
     fill = _fill_fraction(slide.model, slide.slide_layer, slide.qt_viewer.canvas.native)
     assert fill > 0.9, f"the slide spans only {fill:.0%} of its canvas"

@@ -89,6 +89,8 @@ def test_a_slide_without_pixel_size_says_so(
     extent = np.asarray(first_layer.extent.world)
     assert tuple(extent[1] - extent[0]) == (1024 - 1, 768 - 1)  # pixel centres, in px
     assert view.note_label.isVisible() and view.note_label.text() == NO_MPP_NOTE
+    assert "768 x 1,024 px · 1 level" in view.info_label.text()  # width x height, one level
+    assert "1 levels" not in view.info_label.text()
     assert not view.scale_bar.visible
     assert view.slide_layer is not None and tuple(view.slide_layer.scale) == (1.0, 1.0)
     qtbot.waitUntil(lambda: not view.loading, timeout=10_000)  # tiles read off the GUI thread
