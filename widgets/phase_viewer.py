@@ -120,6 +120,7 @@ class PhaseViewer(QWidget):
         self.model.layers.selection.active = self.image_layer
         self.image_layer.events.contrast_limits.connect(self._on_contrast)
         self.model.mouse_drag_callbacks.append(self._window_drag)
+        self._canvas_hw = tuple(self.model.canvas.size)  # (height, width) px, as napari has it
         self.model.canvas.events.size.connect(self._on_canvas_size)
         if series is not None:
             self.set_series(series)
@@ -193,11 +194,19 @@ class PhaseViewer(QWidget):
         self._on_contrast()
 
     def _on_canvas_size(self, event: Any = None) -> None:
-        """Fit the series to the canvas again when the canvas gets its size on screen: a
-        series is filled hidden, when napari still has the canvas's size from before."""
-        if self._fit_pending and self._series is not None:
+        """Fit the series to the canvas again when the canvas gets its size on screen (a
+        series is filled hidden, when napari still has the canvas's size from before); later
+        resizes (one phase alone, a larger window) scale the zoom so that what was in view
+        stays in view, as large as it fits."""
+        old_hw, self._canvas_hw = self._canvas_hw, tuple(self.model.canvas.size)
+        if self._series is None:
+            return
+        if self._fit_pending:
             self.model.reset_view()
             self._fit_pending = not self.isVisible()
+        elif self.isVisible() and min(old_hw) > 0:
+            ratio = min(new / old for new, old in zip(self._canvas_hw, old_hw, strict=True))
+            self.model.scene.camera.zoom *= ratio
 
     # --- window / level -------------------------------------------------------------
     def apply_preset(self, name: str) -> None:

@@ -135,10 +135,26 @@ def test_slice_zoom_and_pan_are_linked_and_can_be_unlinked(qtbot: QtBot) -> None
     assert models[1].scene.camera.zoom == pytest.approx(1.0)
     assert abs(models[1].dims.point[0] + 40.0) <= 1.5
     uid = view.viewers[1].series.series_instance_uid
+    alone = view.viewers[1]
+    before = _canvas_mm(alone)
     view.show_only(uid)
     assert [v.isVisible() for v in view.viewers] == [False, True, False]
+    qtbot.waitUntil(lambda: alone.qt_viewer.canvas.native.width() > 1.5 * before[2], timeout=2_000)
+    qtbot.wait(50)
+    # Alone, the phase gets the whole area: what was in view stays in view, larger.
+    after = _canvas_mm(alone)
+    assert min(a / b for a, b in zip(after[:2], before[:2], strict=True)) == pytest.approx(
+        1.0, abs=0.02
+    )
     view.show_combo.setCurrentIndex(0)
     assert all(v.isVisible() for v in view.viewers)
+
+
+def _canvas_mm(viewer: PhaseViewer) -> tuple[float, float, int]:
+    """(height, width) in mm of what the canvas shows, and its width in px."""
+    native = viewer.qt_viewer.canvas.native
+    zoom = viewer.model.scene.camera.zoom  # screen px per mm
+    return native.height() / zoom, native.width() / zoom, native.width()
 
 
 def test_phase_label_is_editable_and_sets_the_series_phase(qtbot: QtBot) -> None:
