@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 PRESET_NAMES = ("Liver", "Abdomen", "Full range")
 _MAX_SAMPLES = 2_000_000
+_HEADROOM = 1.2  # top of a window over the percentile it is placed on
 
 
 def _body_voxels(volume: NDArray[np.floating]) -> NDArray[np.float64]:
@@ -33,13 +34,15 @@ def window_presets(volume: NDArray[np.floating]) -> dict[str, tuple[float, float
         volume: (Z, Y, X) intensities.
 
     Returns:
-        "Liver": from the minimum (air black) to the 98th percentile of the body voxels, so
-        soft tissue fills the grey scale and only fat, fluid and enhancing vessels clip
-        white; the low end stays at the minimum because the liver is among the darkest
-        tissues on T2 and would be clipped black by any body percentile. "Abdomen": minimum
-        to the 99.9th percentile, every tissue visible. "Full range": minimum to maximum.
-        Without a liver segmentation a window cannot centre on the liver itself. Every
-        preset has high > low.
+        "Liver": from the minimum (air black) to 1.2 x the 98th percentile of the body voxels.
+        The 98th percentile is about the brightest parenchyma (the liver on fat-suppressed T1,
+        enhancing tumour on the arterial phase); the 20% headroom keeps it light grey instead
+        of clipping it white, so hyper- and hypo-intense lesions both show against it. The low
+        end stays at the minimum because the liver is among the darkest tissues on T2 and
+        would be clipped black by any body percentile. "Abdomen": minimum to 1.2 x the 99.9th
+        percentile (at most the maximum), every tissue visible. "Full range": minimum to
+        maximum. Without a liver segmentation a window cannot centre on the liver itself.
+        Every preset has high > low.
     """
     if np.isfinite(volume).any():
         lo_full, hi_full = float(np.nanmin(volume)), float(np.nanmax(volume))
@@ -47,8 +50,8 @@ def window_presets(volume: NDArray[np.floating]) -> dict[str, tuple[float, float
         lo_full, hi_full = 0.0, 1.0
     p98, p999 = (float(v) for v in np.percentile(_body_voxels(volume), [98, 99.9]))
     presets = {
-        "Liver": (lo_full, p98),
-        "Abdomen": (lo_full, p999),
+        "Liver": (lo_full, min(_HEADROOM * p98, hi_full)),
+        "Abdomen": (lo_full, min(_HEADROOM * p999, hi_full)),
         "Full range": (lo_full, hi_full),
     }
     return {name: _nonempty(lo, hi) for name, (lo, hi) in presets.items()}
