@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from app.imaging.series import MriSeries
+from app.imaging.series import PHASE_NAMES, MriSeries, Phase
 
 Point3 = tuple[float, float, float]
 
@@ -38,6 +38,17 @@ class TumourMeasurement:
     start_lps_mm: Point3
     end_lps_mm: Point3
     measured_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def where(self) -> str:
+        """ "Arterial phase, slice 19": the phase as the window names it, slices counted from 1."""
+        try:
+            name = PHASE_NAMES[Phase(self.phase)]
+        except ValueError:
+            name = self.phase.replace("_", " ")
+        if not name.lower().endswith("phase"):
+            name += " phase"
+        return f"{name}, slice {self.slice_index + 1}"
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.diameter_mm) or self.diameter_mm <= 0:

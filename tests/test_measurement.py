@@ -62,3 +62,17 @@ def test_bad_lines_are_refused() -> None:
         TumourMeasurement.from_endpoints(series, [1.0, 2.0], a)
     with pytest.raises(ValueError, match="slice index"):
         TumourMeasurement(5.0, "1", "arterial", -1, (0, 0, 0), (5, 0, 0))
+
+
+@pytest.mark.parametrize(
+    ("phase", "expected"),
+    [
+        ("pre_contrast", "Pre-contrast phase, slice 15"),
+        ("arterial", "Arterial phase, slice 15"),
+        ("unknown", "Unknown phase, slice 15"),
+        ("t2_haste", "t2 haste phase, slice 15"),
+    ],
+)
+def test_where_names_the_phase_as_the_window_does(phase: str, expected: str) -> None:
+    m = TumourMeasurement(42.0, "1.2.3", phase, 14, (0.0, 0.0, 0.0), (42.0, 0.0, 0.0))
+    assert m.where == expected

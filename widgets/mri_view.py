@@ -23,12 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.imaging.series import MriSeries
+from app.imaging.series import PHASE_NAMES, MriSeries
 from app.measurement import TumourMeasurement
 from widgets.mri_geometry import world_to_lps
 from widgets.overlay_colormaps import overlay_colormap
 from widgets.overlay_controls import OverlayControls
-from widgets.phase_viewer import PHASE_NAMES, PhaseViewer
+from widgets.phase_viewer import PhaseViewer
 from widgets.viewer_link import ViewerLink
 from widgets.window_level import PRESET_NAMES
 

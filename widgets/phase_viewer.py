@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from app.imaging.series import MriSeries, Phase
+from app.imaging.series import PHASE_NAMES, MriSeries, Phase
 from widgets.mri_geometry import WORLD_AXIS_LABELS, layer_transform, view_plane, world_affine
 from widgets.napari_canvas import draw_offscreen, make_current
 from widgets.overlay_colormaps import overlay_colormap
@@ -27,14 +27,6 @@ from widgets.window_level import limits_to_window, window_presets, window_to_lim
 
 log = logging.getLogger(__name__)
 
-PHASE_NAMES = {
-    Phase.PRE_CONTRAST: "Pre-contrast",
-    Phase.ARTERIAL: "Arterial",
-    Phase.PORTAL_VENOUS: "Portal venous",
-    Phase.DELAYED: "Delayed / transitional",
-    Phase.HEPATOBILIARY: "Hepatobiliary",
-    Phase.UNKNOWN: "Unknown phase",
-}
 MEASURE_COLOR = "#00ff7f"  # spring green: stands out on grey MR and on warm overlays
 _WINDOW_DRAG_GAIN = 0.005  # fraction of the full intensity range per screen pixel
 

@@ -259,7 +259,7 @@ class ScreeningForm(QWidget):
         self.diameter_note.setText(
             "not measured on the MRI"
             if measurement is None
-            else f"{measurement.diameter_mm:.1f} mm, {_where(measurement)} (used for I6)"
+            else f"{measurement.diameter_mm:.1f} mm, {measurement.where} (used for I6)"
         )
         self.recompute()
 
@@ -352,7 +352,7 @@ class ScreeningForm(QWidget):
             result = evaluate_criteria(
                 clinical,
                 measured_diameter_mm=None if m is None else m.diameter_mm,
-                measured_source=None if m is None else _where(m),
+                measured_source=None if m is None else m.where,
                 model_probability=probability,
                 model_threshold=threshold,
                 model_synthetic=synthetic,
@@ -397,10 +397,6 @@ class ScreeningForm(QWidget):
                     item.setBackground(QColor(STATUS_COLOURS[c.status]))
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.table.setItem(row, col, item)
-
-
-def _where(m: TumourMeasurement) -> str:
-    return f"{m.phase.replace('_', ' ')} phase, slice {m.slice_index + 1}"
 
 
 def _date(text: str, what: str) -> date | None:

@@ -52,8 +52,7 @@ from vtkmodules.vtkRenderingCore import (
 )
 from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
 
-from app.imaging.series import MriSeries
-from widgets.phase_viewer import PHASE_NAMES
+from app.imaging.series import PHASE_NAMES, MriSeries
 from widgets.volume_presets import TRANSFER_PRESETS, TransferPreset, intensity_reference
 
 log = logging.getLogger(__name__)

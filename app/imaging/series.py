@@ -21,6 +21,17 @@ class Phase(StrEnum):
     UNKNOWN = "unknown"
 
 
+PHASE_NAMES: dict[Phase, str] = {
+    Phase.PRE_CONTRAST: "Pre-contrast",
+    Phase.ARTERIAL: "Arterial",
+    Phase.PORTAL_VENOUS: "Portal venous",
+    Phase.DELAYED: "Delayed / transitional",
+    Phase.HEPATOBILIARY: "Hepatobiliary",
+    Phase.UNKNOWN: "Unknown phase",
+}
+"""What the window, the screening form and the report call each phase."""
+
+
 @dataclass
 class MriSeries:
     """One reconstructed geometry of a DICOM MR series.

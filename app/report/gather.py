@@ -245,7 +245,7 @@ def _criteria(
         result = evaluate_criteria(
             case.clinical,
             measured_diameter_mm=None if measurement is None else measurement.diameter_mm,
-            measured_source=None if measurement is None else _measured_where(measurement),
+            measured_source=None if measurement is None else measurement.where,
             model_probability=None if model is None else model.probability,
             model_threshold=None if model is None else model.threshold,
             model_synthetic=model is not None and model.checkpoint_synthetic,
@@ -256,11 +256,6 @@ def _criteria(
     data.criteria_provenance = "evaluated for this report from clinical.json (not recorded)"
     data.bclc_stage = data.bclc_stage or result.bclc.stage
     return [CriterionRow(c.id, c.label, c.value, c.source, c.status) for c in result.criteria]
-
-
-def _measured_where(measurement: TumourMeasurement) -> str:
-    """ "arterial phase, slice 19" (slices counted from 1)."""
-    return f"{measurement.phase.replace('_', ' ')} phase, slice {measurement.slice_index + 1}"
 
 
 def key_slices(
