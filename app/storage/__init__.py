@@ -8,7 +8,7 @@
 - `cases`, `screening`, `decisions`, `allocations`: the service functions that write the
   record, each with its audit event; `cohort_import`: a whole cohort's imports in one set of
   ``executemany`` statements (`bulk.insert_rows`); `screening_log`: the screening log and
-  CONSORT counts.
+  CONSORT counts; `worklist`: every case and where it stands, for the window's worklist.
 """
 
 from app.storage.allocations import (
@@ -54,6 +54,7 @@ from app.storage.screening import (
     record_import,
     record_prediction,
 )
+from app.storage.worklist import RecordedCase, recorded_cases
 
 __all__ = [
     "DB_URL_ENV",
@@ -78,6 +79,7 @@ __all__ = [
     "Prediction",
     "PredictionLike",
     "RecordError",
+    "RecordedCase",
     "SaliencyArtefact",
     "ScreeningCase",
     "case_history",
@@ -99,6 +101,7 @@ __all__ = [
     "record_import",
     "record_imports",
     "record_prediction",
+    "recorded_cases",
     "resolve_case",
     "verify_allocations",
     "verify_chain",

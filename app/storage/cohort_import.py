@@ -33,7 +33,7 @@ from app.storage.cases import check_site_code, site_secret_mismatch
 from app.storage.errors import RecordError
 from app.storage.inputs import CaseLike, check_actor, check_sha256
 from app.storage.models import Base, CaseStatus, InputFileRecord, ScreeningCase, Site
-from app.storage.screening import record_import, relative_input_path
+from app.storage.screening import case_folder, record_import, relative_input_path
 from app.storage.types import utc_now
 
 LOOKUP_CHUNK = 500
@@ -78,6 +78,7 @@ class _NewCase(NamedTuple):
     pseudonym: str
     content_sha256: str
     synthetic: bool
+    folder: str | None
     inputs: tuple[_InputRow, ...]
 
 
@@ -133,7 +134,17 @@ def record_imports(
             continue
         identifier = (case.clinical.patient_id if case.clinical else None) or case.case_id
         pseudonym = pseudonym_of(identifier)
-        new.append(_NewCase(position, code, pseudonym, digest, bool(case.synthetic), inputs))
+        new.append(
+            _NewCase(
+                position,
+                code,
+                pseudonym,
+                digest,
+                bool(case.synthetic),
+                case_folder(case.root),
+                inputs,
+            )
+        )
     ids = _insert(session, new, new_sites, secret, actor)
     case_ids = {n: known[digest][0] for n, digest in enumerate(hashes) if digest in known}
     case_ids.update((row.position, case_id) for row, case_id in zip(new, ids, strict=True))
@@ -232,9 +243,9 @@ def _insert(
     insert_rows(
         connection,
         _CASES,
-        ("id", "content_sha256", "pseudonym", "site_code", "synthetic"),
+        ("id", "content_sha256", "pseudonym", "site_code", "synthetic", "folder"),
         [
-            (case_id, row.content_sha256, row.pseudonym, row.site, row.synthetic)
+            (case_id, row.content_sha256, row.pseudonym, row.site, row.synthetic, row.folder)
             for row, case_id in zip(new, ids, strict=True)
         ],
         {

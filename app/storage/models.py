@@ -117,7 +117,12 @@ class Site(Base):
 
 
 class ScreeningCase(Base):
-    """One screened patient: pseudonym, site, workflow status, and the version for locking."""
+    """One screened patient: pseudonym, site, workflow status, and the version for locking.
+
+    ``folder`` is the absolute case folder the inputs were imported from on the workstation
+    that recorded them (None for loose files and cases recorded before it was kept): where
+    the worklist re-imports the case from.
+    """
 
     __tablename__ = "screening_case"
 
@@ -129,6 +134,7 @@ class ScreeningCase(Base):
     status: Mapped[CaseStatus]
     failure_message: Mapped[str | None] = mapped_column(Text)
     bclc_stage: Mapped[str | None] = mapped_column(String(2))
+    folder: Mapped[str | None] = mapped_column(String(PATH_LEN))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_by: Mapped[str] = mapped_column(String(NAME_LEN))

@@ -106,6 +106,7 @@ def record_import(
     record.pseudonym = pseudonymise(identifier, secret)
     record.site_code = site_code
     record.synthetic = case.synthetic
+    record.folder = case_folder(case.root)
     record.status = CaseStatus.PENDING
     record.failure_message = None
     if not record.inputs:  # a case that failed after its registration keeps its inputs
@@ -424,6 +425,15 @@ def _source(value: str) -> CriterionSource:
         raise RecordError(
             f"Criterion source '{value}' is not entered, measured, computed or model."
         ) from exc
+
+
+def case_folder(root: Path | None) -> str | None:
+    """The absolute case folder to record (None for loose files).
+
+    It locates the inputs on this workstation for the worklist; it is not part of the audited
+    record (the inputs' content hashes are), and no export shows it.
+    """
+    return str(root.resolve()) if root is not None else None
 
 
 def relative_input_path(path: Path, root: Path | None) -> str:
