@@ -1,14 +1,15 @@
 """The worklist: which cases the workstation knows about and where each one stands.
 
 `CaseSource` is the interface the window's worklist reads; `FolderCaseSource` keeps the
-folders opened in this session (and the recent ones). The database worklist of
-``app/storage`` can implement the same interface later. Qt-free.
+folders opened in this session (and the recent ones); `app.database_worklist` adds the cases
+of the screening database to them. Qt-free.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -34,8 +35,15 @@ class CaseEntry:
         label: What the window shows: the case's pseudonymous id once known, else a
             neutral placeholder ("case 3"); never a patient name.
         status: Where the case stands.
-        synthetic: True when the case is marked synthetic; None until imported.
+        synthetic: True when the case is marked synthetic; None until imported (or read
+            from the database).
         message: A short note for the user (an import error...), "" when none.
+        record_id: The case's id in the screening database; None when not recorded.
+        screening_status: Its status there (`app.storage.CaseStatus` value: "pending",
+            "eligible", "randomised"...); None when not recorded.
+        content_sha256: The content hash of its inputs: the database's for a recorded case,
+            else the import's once imported; None before.
+        changed_at: When its record last changed (UTC); None when not recorded.
     """
 
     key: str
@@ -44,6 +52,10 @@ class CaseEntry:
     status: CaseStatus = CaseStatus.NOT_LOADED
     synthetic: bool | None = None
     message: str = ""
+    record_id: int | None = None
+    screening_status: str | None = None
+    content_sha256: str | None = None
+    changed_at: datetime | None = None
 
 
 class CaseSource(Protocol):
@@ -111,3 +123,24 @@ class FolderCaseSource:
         if entry.key not in self._entries:
             raise KeyError(f"No worklist entry {entry.key!r}.")
         self._entries[entry.key] = entry
+
+    def adopt(self, entries: Iterable[CaseEntry]) -> None:
+        """Take over the folders opened in this session from another source (the worklist of
+        another database), keeping their import state and forgetting that database's record.
+
+        Entries of that database never opened in this session are left out.
+        """
+        for entry in entries:
+            recorded = entry.record_id is not None
+            if not entry.paths or entry.key in self._entries:
+                continue
+            if recorded and entry.status is CaseStatus.NOT_LOADED:
+                continue
+            verified = entry.status is CaseStatus.READY or not recorded  # the imported hash
+            self._entries[entry.key] = replace(
+                entry,
+                record_id=None,
+                screening_status=None,
+                changed_at=None,
+                content_sha256=entry.content_sha256 if verified else None,
+            )

@@ -1,0 +1,189 @@
+"""The worklist of the screening database: every recorded case, merged with the folders
+opened in this session, and re-importing a recorded case from its recorded folder.
+
+A recorded case is listed under its short pseudonym (never a patient name) with its
+screening status, synthetic flag, recorded folder and time of last change. A folder opened in
+this session is the same row as a recorded case when it is the recorded folder, or once its
+import shows the recorded content hash. Qt-free.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.case import Case, load_case
+from app.errors import CaseImportError
+from app.progress import ProgressFn
+from app.pseudonym import short_pseudonym
+from app.storage import Database, DatabaseError, RecordedCase, open_database, recorded_cases
+from app.storage.database import default_database_url
+from app.worklist import CaseEntry, CaseStatus, FolderCaseSource
+
+log = logging.getLogger(__name__)
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+class DatabaseCaseSource(FolderCaseSource):
+    """The cases of a screening database and the folders opened in this session.
+
+    `entries` lists the recorded cases first, the most recently changed first, then the
+    folders opened in this session that are not recorded, oldest first. The database is read
+    when the source is made and on `reload`, never behind the caller's back.
+
+    Attributes:
+        db: The open screening database.
+    """
+
+    def __init__(self, db: Database) -> None:
+        """Read the database's cases.
+
+        Raises:
+            DatabaseError: if the database cannot be read.
+        """
+        super().__init__()
+        self.db = db
+        self.reload()
+
+    @classmethod
+    def open(cls, url: str | None, *, create: bool = True) -> DatabaseCaseSource:
+        """Open (and migrate) the database at ``url`` and read its cases.
+
+        Args:
+            url: SQLAlchemy URL; None for `app.storage.default_database_url`.
+            create: Create a missing SQLite file.
+
+        Raises:
+            DatabaseError: if the database cannot be opened or read (the message names the
+                URL, without its password).
+        """
+        db = open_database(url, create=create)
+        try:
+            return cls(db)
+        except DatabaseError:
+            db.dispose()
+            raise
+
+    @classmethod
+    def open_default(cls) -> DatabaseCaseSource | None:
+        """The default database's worklist (``$NEOADJ_DB_URL``, else the user's SQLite file);
+        None when that SQLite file does not exist yet (nothing was screened here).
+
+        Raises:
+            DatabaseError: if the database exists but cannot be opened or read.
+        """
+        url = default_database_url()
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            path = Path(parsed.database or "").expanduser()
+            if not path.is_file():
+                log.info("no screening database at the default place yet")
+                return None
+        return cls.open(url, create=False)
+
+    def reload(self) -> None:
+        """Read the database's cases again (statuses, new cases) and merge them in.
+
+        Raises:
+            DatabaseError: if the database cannot be read; the entries stay as they were.
+        """
+        try:
+            with self.db.session() as session:
+                rows = recorded_cases(session)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise DatabaseError(
+                f"Cannot read the cases of database '{self.db.url}': {reason}"
+            ) from exc
+        imported = {
+            e.content_sha256: e
+            for e in self._entries.values()
+            if e.content_sha256 is not None and e.status is not CaseStatus.NOT_LOADED
+        }
+        for row in rows:
+            self._merge(row, imported.get(row.content_sha256))
+        log.debug("worklist read %d recorded cases", len(rows))
+
+    def _merge(self, row: RecordedCase, twin: CaseEntry | None) -> None:
+        """Put ``row`` on its entry: the session's twin (same imported content) if any, else
+        the entry of its recorded folder, made when first seen."""
+        key = self.key_for([row.folder]) if row.folder is not None else f"record:{row.record_id}"
+        listed = self._entries.get(key)
+        if twin is not None and twin.key != key:
+            if listed is not None and listed.status is CaseStatus.NOT_LOADED:
+                del self._entries[key]  # the same case, opened from another folder
+            entry = twin
+        elif listed is not None:
+            entry = listed
+        else:
+            label = short_pseudonym(row.pseudonym) if row.pseudonym else f"record {row.record_id}"
+            entry = CaseEntry(
+                key=key, paths=(row.folder,) if row.folder is not None else (), label=label
+            )
+            self._entries[key] = entry
+        entry.record_id = row.record_id
+        entry.screening_status = row.status.value
+        entry.synthetic = row.synthetic
+        entry.content_sha256 = row.content_sha256
+        entry.changed_at = row.updated_at
+
+    def entries(self) -> list[CaseEntry]:
+        """Recorded cases (most recently changed first), then unrecorded folders (oldest first)."""
+        recorded = [e for e in self._entries.values() if e.record_id is not None]
+        recorded.sort(key=lambda e: (e.changed_at or _NEVER, e.record_id or 0), reverse=True)
+        return recorded + [e for e in self._entries.values() if e.record_id is None]
+
+    def dispose(self) -> None:
+        """Close the database's connections."""
+        self.db.dispose()
+
+
+def load_recorded_case(
+    paths: Sequence[Path],
+    content_sha256: str,
+    label: str,
+    *,
+    progress: ProgressFn,
+    cancel: threading.Event,
+) -> Case:
+    """Import a recorded case from its recorded folder and check it is still what was recorded.
+
+    Args:
+        paths: The recorded case folder (or the paths the case was opened from).
+        content_sha256: The content hash recorded for the case.
+        label: The case's worklist label (its short pseudonym), for messages.
+        progress: Called with (done, total) files.
+        cancel: Set it to stop.
+
+    Raises:
+        CaseImportError: if no folder is recorded, the folder is missing, or its files'
+            content hash is not the recorded one (each message names the folder).
+        Cancelled: if ``cancel`` was set.
+    """
+    if not paths:
+        raise CaseImportError(
+            f"No case folder is recorded for case {label} (recorded from loose files, or "
+            "before folders were kept); import its files with File > Import case...."
+        )
+    shown = ", ".join(f"'{p}'" for p in paths)
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise CaseImportError(
+            f"The case folder '{missing[0]}' recorded for case {label} is missing (moved or "
+            "deleted?); import the case from where it is now with File > Import case...."
+        )
+    case = load_case(paths, progress=progress, cancel=cancel)
+    if case.content_hash != content_sha256:
+        raise CaseImportError(
+            f"The files in {shown} no longer match case {label} as recorded in the screening "
+            "database (files were added, removed or changed since it was recorded); it was "
+            "not opened."
+        )
+    return case
