@@ -2,6 +2,9 @@
 
 Imports run off the GUI thread as `CoreTask`s with progress and Cancel in the status bar;
 core errors appear as readable messages. The window shows a case's pseudonymous id only.
+The worklist lists the screening database's cases (the configured URL, else the default
+database when it exists) with the folders opened in this session; it is read again after an
+import, after each write to a case's record, and on View > Refresh worklist.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.case import Case, load_case
-from app.errors import CheckpointError
+from app.database_worklist import DatabaseCaseSource, load_recorded_case
+from app.errors import CheckpointError, ScreeningError
 from app.worklist import CaseEntry, CaseSource, CaseStatus, FolderCaseSource
 from widgets.banner import SyntheticBanner
 from widgets.case_view import CaseView
@@ -54,7 +58,13 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowTitle(WINDOW_TITLE)
         self.settings = settings or AppSettings()
-        self.source: CaseSource = source or FolderCaseSource()
+        self.database_source: DatabaseCaseSource | None = None
+        self.database_problem = ""
+        self._database_url = self.settings.database_url
+        self._own_source = source is None
+        if source is None:
+            self.database_source = self._open_database_source()
+        self.source: CaseSource = source or self.database_source or FolderCaseSource()
         self.cases: dict[str, Case] = {}
         self.current_key: str | None = None
         self.import_tasks: dict[str, CoreTask] = {}
@@ -93,6 +103,10 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self.screening = ScreeningWorkspace(self)  # Model and Screening tabs, menu
+        if self.database_problem:
+            QTimer.singleShot(
+                0, self, lambda: self.show_error("Worklist database", self.database_problem)
+            )
         self.resize(1500, 950)
         self.settings.restore_window(self)
         self.refresh_checkpoint_banner()
@@ -119,6 +133,12 @@ class MainWindow(QMainWindow):
         file_menu.addAction(quit_action)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.worklist_dock.toggleViewAction())
+        self.refresh_action = QAction("&Refresh worklist", self)
+        self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
+        self.refresh_action.triggered.connect(lambda: self.refresh_worklist(report=True))
+        view_menu.addAction(self.refresh_action)
+        self.worklist.addAction(self.refresh_action)
+        self.worklist.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -133,6 +153,66 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction("Clear list").triggered.connect(
                 self.settings.clear_recent_cases
             )
+
+    # --- worklist ---------------------------------------------------------------------
+    def _open_database_source(self) -> DatabaseCaseSource | None:
+        """The configured database's worklist, else the default database's when it exists;
+        None otherwise. A database that cannot be opened is noted in `database_problem`."""
+        url = self.settings.database_url
+        self.database_problem = ""
+        try:
+            return DatabaseCaseSource.open(url) if url else DatabaseCaseSource.open_default()
+        except ScreeningError as exc:
+            self.database_problem = (
+                f"{exc.user_message}\nThe worklist shows the folders opened in this session only."
+            )
+            log.warning("worklist database not opened")
+            return None
+
+    def refresh_worklist(self, select_key: str | None = None, *, report: bool = False) -> None:
+        """Read the database's cases again and redraw the worklist.
+
+        Args:
+            select_key: Entry to select afterwards; None keeps the selection.
+            report: Show a database that cannot be read as an error box (the Refresh
+                action), not only in the status bar.
+        """
+        if self.database_source is not None:
+            try:
+                self.database_source.reload()
+            except ScreeningError as exc:
+                if report:
+                    self.show_error("Worklist database", exc.user_message)
+                else:
+                    self.show_message(f"Worklist: {exc.user_message}")
+        elif self._own_source and (report or not self.database_problem):
+            # no database yet (the first record creates the default one) or it failed before
+            self._switch_source()
+            if report and self.database_problem:
+                self.show_error("Worklist database", self.database_problem)
+        self.worklist.refresh(select_key=select_key)
+
+    def _database_url_changed(self) -> None:
+        """Switch the worklist to the database now configured, keeping this session's folders."""
+        if not self._own_source or self.settings.database_url == self._database_url:
+            return
+        self._database_url = self.settings.database_url
+        self._switch_source()
+        self.worklist.refresh()
+        if self.database_problem:
+            self.show_error("Worklist database", self.database_problem)
+
+    def _switch_source(self) -> None:
+        """Open the configured database's worklist again; this session's folders stay."""
+        old_db = self.database_source
+        self.database_source = self._open_database_source()
+        if old_db is None and self.database_source is None:
+            return  # still no database: the folder worklist goes on as it is
+        new = self.database_source or FolderCaseSource()
+        new.adopt(self.source.entries())
+        self.source = self.worklist.source = new
+        if old_db is not None:
+            old_db.dispose()
 
     # --- cases ----------------------------------------------------------------------
     def import_case_dialog(self) -> None:
@@ -151,7 +231,11 @@ class MainWindow(QMainWindow):
         Returns:
             The import task, or None when the case was already imported or is importing.
         """
-        entry = self.source.add(list(paths))
+        return self._open_entry(self.source.add(list(paths)))
+
+    def _open_entry(self, entry: CaseEntry) -> CoreTask | None:
+        """Show the entry's case if imported, else import it off the GUI thread; a recorded
+        case is imported from its recorded folder and checked against its recorded content."""
         self.worklist.refresh(select_key=entry.key)
         if entry.key in self.cases:
             self.show_case(entry.key)
@@ -161,7 +245,16 @@ class MainWindow(QMainWindow):
         entry.status, entry.message = CaseStatus.IMPORTING, ""
         self.source.update(entry)
         self.worklist.refresh(select_key=entry.key)
-        task = CoreTask("Importing case", load_case, list(entry.paths))
+        if entry.record_id is not None and entry.content_sha256 is not None:
+            task = CoreTask(
+                "Importing case",
+                load_recorded_case,
+                entry.paths,
+                entry.content_sha256,
+                entry.label,
+            )
+        else:
+            task = CoreTask("Importing case", load_case, list(entry.paths))
         task.signals.done.connect(lambda case: self._on_imported(entry.key, case))
         task.signals.failed.connect(lambda text: self._on_import_failed(entry.key, text))
         task.signals.cancelled.connect(lambda: self._on_import_cancelled(entry.key))
@@ -170,12 +263,12 @@ class MainWindow(QMainWindow):
         self.tasks.start(task)
         return task
 
-    def activate_case(self, key: str) -> None:
-        """Show an imported case, or import it."""
+    def activate_case(self, key: str) -> CoreTask | None:
+        """Show an imported case, or import it (the worklist's double-click)."""
         if key in self.cases:
             self.show_case(key)
-            return
-        self.open_case(self.source.get(key).paths)
+            return None
+        return self._open_entry(self.source.get(key))
 
     def show_case(self, key: str) -> None:
         """Put an imported case on screen."""
@@ -192,11 +285,12 @@ class MainWindow(QMainWindow):
         entry = self._entry(key)
         entry.label = case.case_id
         entry.synthetic = case.synthetic
+        entry.content_sha256 = case.content_hash
         if not case.imported_anything:
             entry.status = CaseStatus.FAILED
             entry.message = "nothing importable"
             self.source.update(entry)
-            self.worklist.refresh(select_key=key)
+            self.refresh_worklist(select_key=key)
             details = "\n".join(f"{p.name}: {m}" for p, m in case.errors[:10])
             self.show_error("Import", f"Nothing could be imported from this case.\n{details}")
             return
@@ -205,7 +299,7 @@ class MainWindow(QMainWindow):
         self.source.update(entry)
         self.cases[key] = case
         self.settings.add_recent_case(entry.paths, entry.label)
-        self.worklist.refresh(select_key=key)
+        self.refresh_worklist(select_key=key)
         self.show_case(key)
         if case.errors:
             self.show_message(
@@ -234,6 +328,7 @@ class MainWindow(QMainWindow):
         """Edit the settings (modal)."""
         if SettingsDialog(self.settings, self).exec():
             self.refresh_checkpoint_banner()
+            self._database_url_changed()
 
     def refresh_checkpoint_banner(self) -> None:
         """Flag a synthetic checkpoint (the configured one, else the shipped demo)."""
@@ -276,4 +371,6 @@ class MainWindow(QMainWindow):
         self.tasks.cancel_all()
         QThreadPool.globalInstance().waitForDone(5_000)
         self.case_view.close_views()
+        if self.database_source is not None:
+            self.database_source.dispose()
         super().closeEvent(event)

@@ -267,6 +267,7 @@ class ScreeningWorkspace(QObject):
             self.window.show_error(title, exc.user_message)
             return False
         self._show_record()
+        self.window.refresh_worklist()
         return True
 
     def _show_conflict(self, text: str) -> None:

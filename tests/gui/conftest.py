@@ -30,8 +30,12 @@ SCREENSHOT_DIR = REPO_ROOT / "test-artifacts" / "screenshots"
 
 
 @pytest.fixture(autouse=True)
-def _private_qsettings(tmp_path: Path) -> Iterator[None]:
-    """Every QSettings made during a test lives under its tmp folder, never the user's."""
+def _private_qsettings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every QSettings made during a test lives under its tmp folder, never the user's; so
+    does the default screening database (not created until a test writes to it)."""
+    from app.storage import DB_URL_ENV
+
+    monkeypatch.setenv(DB_URL_ENV, f"sqlite:///{tmp_path / 'default-neoadj.db'}")
     folder = tmp_path / "qsettings"
     folder.mkdir()
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
