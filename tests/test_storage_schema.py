@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import platformdirs
@@ -14,7 +15,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from app.storage import DB_URL_ENV, Database, DatabaseError, default_database_url, open_database
-from app.storage.database import alembic_config
+from app.storage.database import SERVER_CONNECT_TIMEOUT_S, alembic_config
 from app.storage.models import AuditHead, Base, InputFileRecord, Site
 from tests.storage_fixtures import POSTGRES_ONLY
 
@@ -186,3 +187,12 @@ def test_a_dropped_idle_server_connection_is_replaced_before_use(
         assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != backend
     with storage_db.session() as session:
         assert session.get(Site, "site-4") is not None
+
+
+def test_an_unreachable_server_is_a_message_not_a_hang() -> None:
+    """A PostgreSQL URL whose server never answers (a blackhole address) fails within the
+    connect timeout instead of freezing the window that opened it."""
+    t0 = time.monotonic()
+    with pytest.raises(DatabaseError, match=r"10\.255\.255\.1"):
+        open_database("postgresql+psycopg://neoadj@10.255.255.1:5432/neoadj")
+    assert time.monotonic() - t0 < SERVER_CONNECT_TIMEOUT_S + 5

@@ -37,6 +37,7 @@ DB_URL_ENV = "NEOADJ_DB_URL"
 DB_FILENAME = "neoadj.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30.0
+SERVER_CONNECT_TIMEOUT_S = 5  # an unreachable server is an error after 5 s, not a hang
 PING_AFTER_IDLE_S = 30.0
 """A server connection idle this long is pinged before use."""
 _BEGIN_OPTION = "neoadj_sqlite_begin"
@@ -151,7 +152,12 @@ def open_database(url: str | None = None, *, migrate: bool = True, create: bool 
 def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(url)
+        connect_args = (
+            {"connect_timeout": SERVER_CONNECT_TIMEOUT_S}
+            if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query
+            else {}
+        )
+        engine = create_engine(url, connect_args=connect_args)
         event.listen(engine, "checkin", _note_checkin)
         event.listen(engine, "checkout", _ping_if_idle)
         return engine
