@@ -15,6 +15,7 @@ the recorded case (a re-run is idempotent).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -433,7 +434,7 @@ def case_folder(root: Path | None) -> str | None:
     It locates the inputs on this workstation for the worklist; it is not part of the audited
     record (the inputs' content hashes are), and no export shows it.
     """
-    return str(root.resolve()) if root is not None else None
+    return os.path.abspath(root) if root is not None else None  # no syscalls: bulk imports
 
 
 def relative_input_path(path: Path, root: Path | None) -> str:
