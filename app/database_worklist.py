@@ -1,6 +1,9 @@
 """The worklist of the screening database: every recorded case, merged with the folders
 opened in this session, and re-importing a recorded case from its recorded folder.
 
+Opening a database and reading its cases (`open_worklist`, `DatabaseCaseSource.read`) may take
+seconds on a server, so they run in any thread, each with a session of its own; merging the
+rows read into the entries (`DatabaseCaseSource.apply`) is for the thread that owns the source.
 A recorded case is listed under its short pseudonym (never a patient name) with its
 screening status, synthetic flag, recorded folder and time of last change. A folder opened in
 this session is the same row as a recorded case when it is the recorded folder, or once its
@@ -11,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.case import Case, load_case
 from app.errors import CaseImportError
-from app.progress import ProgressFn
+from app.progress import ProgressFn, check_cancel
 from app.pseudonym import short_pseudonym
 from app.storage import Database, DatabaseError, RecordedCase, open_database, recorded_cases
 from app.storage.database import default_database_url
@@ -31,26 +35,104 @@ log = logging.getLogger(__name__)
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class OpenedWorklist:
+    """A screening database opened for the worklist and the cases read from it.
+
+    Attributes:
+        db: The open database; whoever takes it disposes of it.
+        rows: Its recorded cases, the most recently changed first.
+    """
+
+    db: Database
+    rows: list[RecordedCase]
+
+
+def read_recorded_cases(db: Database) -> list[RecordedCase]:
+    """Every case recorded in ``db``, the most recently changed first; reads in a session of
+    its own, so any thread may call it.
+
+    Raises:
+        DatabaseError: if the database cannot be read (the message names it, without its
+            password).
+    """
+    try:
+        with db.session() as session:
+            return recorded_cases(session)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise DatabaseError(f"Cannot read the cases of database '{db.url}': {reason}") from exc
+
+
+def _open_worklist_database(url: str | None, *, create: bool) -> Database | None:
+    """Open (and migrate) the database at ``url``; for None, the default database, or None
+    when it is an SQLite file that does not exist yet (nothing was screened here)."""
+    if url is not None:
+        return open_database(url, create=create)
+    default = default_database_url()
+    parsed = make_url(default)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "").expanduser()
+        if not path.is_file():
+            log.info("no screening database at the default place yet")
+            return None
+    return open_database(default, create=False)
+
+
+def open_worklist(
+    url: str | None, *, progress: ProgressFn, cancel: threading.Event
+) -> OpenedWorklist | None:
+    """Open (and migrate) the worklist's database and read its cases, for a worker thread: a
+    server may take up to its connect timeout to answer.
+
+    Args:
+        url: SQLAlchemy URL (a missing SQLite file is created); None for the default
+            database (``$NEOADJ_DB_URL``, else the user's SQLite file), which is not created.
+        progress: Called with (done, total) of the 2 steps: open, read.
+        cancel: Set it to stop; checked between the steps (a connection attempt runs on).
+
+    Returns:
+        The database and its cases; None when ``url`` is None and the default SQLite file
+        does not exist yet.
+
+    Raises:
+        DatabaseError: if the database cannot be opened or read (the message names the URL,
+            without its password).
+        Cancelled: if ``cancel`` was set; the database opened meanwhile is closed.
+    """
+    check_cancel(cancel)
+    progress(0, 2)
+    db = _open_worklist_database(url, create=True)
+    if db is None:
+        return None
+    try:
+        check_cancel(cancel)
+        progress(1, 2)
+        rows = read_recorded_cases(db)
+        check_cancel(cancel)
+    except BaseException:
+        db.dispose()
+        raise
+    progress(2, 2)
+    return OpenedWorklist(db, rows)
+
+
 class DatabaseCaseSource(FolderCaseSource):
     """The cases of a screening database and the folders opened in this session.
 
     `entries` lists the recorded cases first, the most recently changed first, then the
     folders opened in this session that are not recorded, oldest first. The database is read
-    when the source is made and on `reload`, never behind the caller's back.
+    by `read` (any thread) and its rows merged in by `apply` (or both by `reload`), never
+    behind the caller's back.
 
     Attributes:
         db: The open screening database.
     """
 
     def __init__(self, db: Database) -> None:
-        """Read the database's cases.
-
-        Raises:
-            DatabaseError: if the database cannot be read.
-        """
+        """A worklist over ``db``, empty until rows are applied; reads nothing."""
         super().__init__()
         self.db = db
-        self.reload()
 
     @classmethod
     def open(cls, url: str | None, *, create: bool = True) -> DatabaseCaseSource:
@@ -64,12 +146,7 @@ class DatabaseCaseSource(FolderCaseSource):
             DatabaseError: if the database cannot be opened or read (the message names the
                 URL, without its password).
         """
-        db = open_database(url, create=create)
-        try:
-            return cls(db)
-        except DatabaseError:
-            db.dispose()
-            raise
+        return cls._opened(open_database(url, create=create))
 
     @classmethod
     def open_default(cls) -> DatabaseCaseSource | None:
@@ -79,37 +156,58 @@ class DatabaseCaseSource(FolderCaseSource):
         Raises:
             DatabaseError: if the database exists but cannot be opened or read.
         """
-        url = default_database_url()
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite":
-            path = Path(parsed.database or "").expanduser()
-            if not path.is_file():
-                log.info("no screening database at the default place yet")
-                return None
-        return cls.open(url, create=False)
+        db = _open_worklist_database(None, create=False)
+        return None if db is None else cls._opened(db)
 
-    def reload(self) -> None:
-        """Read the database's cases again (statuses, new cases) and merge them in.
+    @classmethod
+    def _opened(cls, db: Database) -> DatabaseCaseSource:
+        """The worklist of ``db`` with its cases read; ``db`` is disposed if they cannot be."""
+        source = cls(db)
+        try:
+            source.reload()
+        except DatabaseError:
+            db.dispose()
+            raise
+        return source
+
+    def read(self, *, progress: ProgressFn, cancel: threading.Event) -> list[RecordedCase]:
+        """Read the database's cases without touching the entries (any thread; see `apply`).
+
+        Args:
+            progress: Called with (0, 1) before and (1, 1) after the one query.
+            cancel: Set it to stop; checked before the query.
 
         Raises:
-            DatabaseError: if the database cannot be read; the entries stay as they were.
+            DatabaseError: if the database cannot be read.
+            Cancelled: if ``cancel`` was set.
         """
-        try:
-            with self.db.session() as session:
-                rows = recorded_cases(session)
-        except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise DatabaseError(
-                f"Cannot read the cases of database '{self.db.url}': {reason}"
-            ) from exc
+        check_cancel(cancel)
+        progress(0, 1)
+        rows = read_recorded_cases(self.db)
+        progress(1, 1)
+        return rows
+
+    def apply(self, rows: Iterable[RecordedCase]) -> None:
+        """Merge recorded cases (statuses, new cases) into the entries, as `read` returned
+        them; in the thread that owns the source."""
         imported = {
             e.content_sha256: e
             for e in self._entries.values()
             if e.content_sha256 is not None and e.status is not CaseStatus.NOT_LOADED
         }
+        count = 0
         for row in rows:
             self._merge(row, imported.get(row.content_sha256))
-        log.debug("worklist read %d recorded cases", len(rows))
+            count += 1
+        log.debug("worklist merged %d recorded cases", count)
+
+    def reload(self) -> None:
+        """Read the database's cases again and merge them in (in the calling thread).
+
+        Raises:
+            DatabaseError: if the database cannot be read; the entries stay as they were.
+        """
+        self.apply(read_recorded_cases(self.db))
 
     def _merge(self, row: RecordedCase, twin: CaseEntry | None) -> None:
         """Put ``row`` on its entry: the session's twin (same imported content) if any, else

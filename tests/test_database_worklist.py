@@ -11,14 +11,20 @@ from pathlib import Path
 import pytest
 
 from app.case import load_case
-from app.database_worklist import DatabaseCaseSource, load_recorded_case
-from app.errors import CaseImportError, ScreeningError
+from app.database_worklist import (
+    DatabaseCaseSource,
+    load_recorded_case,
+    open_worklist,
+    read_recorded_cases,
+)
+from app.errors import Cancelled, CaseImportError, ScreeningError
 from app.progress import no_progress
 from app.pseudonym import SiteSecret, pseudonymise
 from app.storage import (
     DB_URL_ENV,
     Database,
     Outcome,
+    RecordedCase,
     record_decision,
     record_import,
     record_imports,
@@ -213,3 +219,94 @@ def test_another_database_keeps_the_folders_opened_in_this_session(
     assert kept[opened.key].status is CaseStatus.READY
     assert kept[recorded_open.key].record_id is None
     assert kept[recorded_open.key].screening_status is None
+
+
+def test_the_worklist_opens_and_reads_in_another_thread_and_merges_in_the_owners(
+    storage_url: str, storage_db: Database, site_secret: SiteSecret, tmp_path: Path
+) -> None:
+    """What the window does: open and read in a worker thread, then adopt the session's
+    folders and merge the rows read in its own thread."""
+    first = screened_case(storage_db, tmp_path, site_secret, patient_id="MRN-1")
+    session = FolderCaseSource()  # what the window lists before the database arrives
+    opened_here = session.add([tmp_path / "MRN-1"], label="case-1")  # the recorded folder
+    opened_here.status = CaseStatus.READY
+    results: list[object] = []
+
+    def in_worker() -> None:
+        results.append(open_worklist(storage_url, progress=no_progress, cancel=threading.Event()))
+
+    worker = threading.Thread(target=in_worker)
+    worker.start()
+    worker.join(timeout=60)
+    (opened,) = results
+    assert opened is not None and not isinstance(opened, Exception)
+    assert [row.record_id for row in opened.rows] == [first]
+    source = DatabaseCaseSource(opened.db)
+    try:
+        assert source.entries() == []  # made without reading
+        source.adopt(session.entries())
+        source.apply(opened.rows)
+        (entry,) = source.entries()  # the recorded folder opened in this session shows once
+        assert entry.key == opened_here.key and entry.record_id == first
+        assert entry.status is CaseStatus.READY and entry.label == "case-1"
+
+        second = screened_case(storage_db, tmp_path, site_secret, patient_id="MRN-2")
+        read: list[list[RecordedCase]] = []
+        reader = threading.Thread(
+            target=lambda: read.append(source.read(progress=no_progress, cancel=threading.Event()))
+        )
+        reader.start()
+        reader.join(timeout=60)
+        assert [e.record_id for e in source.entries()] == [first]  # read changes nothing
+        (rows,) = read
+        assert {row.record_id for row in rows} == {first, second}
+        source.apply(rows)
+        assert [e.record_id for e in source.entries()] == [second, first]
+        assert read_recorded_cases(storage_db) == rows
+    finally:
+        source.dispose()
+
+
+def test_opening_the_worklist_stops_when_cancelled_and_closes_what_it_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'screening.db'}"
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        open_worklist(url, progress=no_progress, cancel=cancel)
+    assert not (tmp_path / "screening.db").exists()  # stopped before opening
+
+    disposed: list[Database] = []
+    dispose = Database.dispose
+
+    def spy(db: Database) -> None:
+        disposed.append(db)
+        dispose(db)
+
+    monkeypatch.setattr(Database, "dispose", spy)
+    steps: list[tuple[int, int]] = []
+    cancel = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        steps.append((done, total))
+        if done == 1:  # the database is open: the user cancels now
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        open_worklist(url, progress=progress, cancel=cancel)
+    assert steps == [(0, 2), (1, 2)]
+    assert len(disposed) == 1 and str(tmp_path / "screening.db") in disposed[0].url
+
+
+def test_opening_the_worklist_without_a_default_database_gives_none_and_bad_urls_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(DB_URL_ENV, f"sqlite:///{tmp_path / 'not-yet.db'}")
+    assert open_worklist(None, progress=no_progress, cancel=threading.Event()) is None
+    assert not (tmp_path / "not-yet.db").exists()
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not an SQLite database file" * 100)
+    with pytest.raises(ScreeningError, match="Cannot open database") as error:
+        open_worklist(f"sqlite:///{garbage}", progress=no_progress, cancel=threading.Event())
+    assert "garbage.db" in error.value.user_message
