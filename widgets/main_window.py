@@ -4,7 +4,9 @@ Imports run off the GUI thread as `CoreTask`s with progress and Cancel in the st
 core errors appear as readable messages. The window shows a case's pseudonymous id only.
 The worklist lists the screening database's cases (the configured URL, else the default
 database when it exists) with the folders opened in this session; it is read again after an
-import, after each write to a case's record, and on View > Refresh worklist.
+import, after each write to a case's record, and on View > Refresh worklist. Opening that
+database and reading it run as `CoreTask`s too (a server may take seconds to answer): the
+window shows at once with the folder worklist, and the database's cases join it when read.
 """
 
 from __future__ import annotations
@@ -27,8 +29,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.case import Case, load_case
-from app.database_worklist import DatabaseCaseSource, load_recorded_case
-from app.errors import CheckpointError, ScreeningError
+from app.database_worklist import (
+    DatabaseCaseSource,
+    OpenedWorklist,
+    load_recorded_case,
+    open_worklist,
+)
+from app.errors import CheckpointError
 from app.worklist import CaseEntry, CaseSource, CaseStatus, FolderCaseSource
 from widgets.banner import SyntheticBanner
 from widgets.case_view import CaseView
@@ -49,7 +56,13 @@ the rest when shown."""
 
 
 class MainWindow(QMainWindow):
-    """Worklist dock on the left, the open case in the middle, running tasks at the bottom."""
+    """Worklist dock on the left, the open case in the middle, running tasks at the bottom.
+
+    Made without a ``source``, the window's worklist starts with this session's folders (and
+    the recent cases) and opens the screening database off the GUI thread: when it is read,
+    its cases join the worklist; when it cannot be, the status bar says so. One database task
+    runs at a time (`database_busy`); refreshes asked for meanwhile make one more read after it.
+    """
 
     def __init__(
         self, settings: AppSettings | None = None, source: CaseSource | None = None
@@ -62,9 +75,13 @@ class MainWindow(QMainWindow):
         self.database_problem = ""
         self._database_url = self.settings.database_url
         self._own_source = source is None
-        if source is None:
-            self.database_source = self._open_database_source()
-        self.source: CaseSource = source or self.database_source or FolderCaseSource()
+        self.source: CaseSource = source or FolderCaseSource()
+        self._database_task: CoreTask | None = None
+        self._database_queued = False  # a read (or open) asked for while a task runs
+        self._database_reopen = False  # the configured URL changed: open it
+        self._database_report = False  # show a failure of the queued step in an error box
+        self._database_task_reports = False  # ... of the running one
+        self._closed = False
         self.cases: dict[str, Case] = {}
         self.current_key: str | None = None
         self.import_tasks: dict[str, CoreTask] = {}
@@ -103,10 +120,8 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self.screening = ScreeningWorkspace(self)  # Model and Screening tabs, menu
-        if self.database_problem:
-            QTimer.singleShot(
-                0, self, lambda: self.show_error("Worklist database", self.database_problem)
-            )
+        if self._own_source:
+            self._queue_database_step()
         self.resize(1500, 950)
         self.settings.restore_window(self)
         self.refresh_checkpoint_banner()
@@ -155,61 +170,126 @@ class MainWindow(QMainWindow):
             )
 
     # --- worklist ---------------------------------------------------------------------
-    def _open_database_source(self) -> DatabaseCaseSource | None:
-        """The configured database's worklist, else the default database's when it exists;
-        None otherwise. A database that cannot be opened is noted in `database_problem`."""
-        url = self.settings.database_url
-        self.database_problem = ""
-        try:
-            return DatabaseCaseSource.open(url) if url else DatabaseCaseSource.open_default()
-        except ScreeningError as exc:
-            self.database_problem = (
-                f"{exc.user_message}\nThe worklist shows the folders opened in this session only."
-            )
-            log.warning("worklist database not opened")
-            return None
+    @property
+    def database_busy(self) -> bool:
+        """Whether the worklist's database is being opened or read, or will be."""
+        return self._database_task is not None or self._database_queued
 
     def refresh_worklist(self, select_key: str | None = None, *, report: bool = False) -> None:
-        """Read the database's cases again and redraw the worklist.
+        """Redraw the worklist now, and read the database's cases again off the GUI thread
+        (they are merged in when read); asked for while a read runs, one more follows it.
 
         Args:
             select_key: Entry to select afterwards; None keeps the selection.
-            report: Show a database that cannot be read as an error box (the Refresh
-                action), not only in the status bar.
+            report: Show a database that cannot be opened or read as an error box (the
+                Refresh action), not only in the status bar; only then is a database that
+                could not be opened tried again.
         """
-        if self.database_source is not None:
-            try:
-                self.database_source.reload()
-            except ScreeningError as exc:
-                if report:
-                    self.show_error("Worklist database", exc.user_message)
-                else:
-                    self.show_message(f"Worklist: {exc.user_message}")
-        elif self._own_source and (report or not self.database_problem):
-            # no database yet (the first record creates the default one) or it failed before
-            self._switch_source()
-            if report and self.database_problem:
-                self.show_error("Worklist database", self.database_problem)
         self.worklist.refresh(select_key=select_key)
+        if not self._own_source:
+            return
+        if self.database_source is None and self.database_problem and not report:
+            return  # it failed before: waiting for its timeout after every import helps no one
+        self._queue_database_step(report=report)
 
     def _database_url_changed(self) -> None:
         """Switch the worklist to the database now configured, keeping this session's folders."""
         if not self._own_source or self.settings.database_url == self._database_url:
             return
         self._database_url = self.settings.database_url
-        self._switch_source()
-        self.worklist.refresh()
-        if self.database_problem:
-            self.show_error("Worklist database", self.database_problem)
+        self._queue_database_step(reopen=True, report=True)
 
-    def _switch_source(self) -> None:
-        """Open the configured database's worklist again; this session's folders stay."""
+    def _queue_database_step(self, *, reopen: bool = False, report: bool = False) -> None:
+        """Ask for the database to be read (opened first when there is none, or ``reopen``);
+        started now when no database task runs, else once it finishes."""
+        self._database_queued = True
+        self._database_reopen |= reopen
+        self._database_report |= report
+        if self._database_task is None:
+            self._start_database_step()
+
+    def _start_database_step(self) -> None:
+        """Start the queued open or read as a `CoreTask`."""
+        if not self._database_queued or self._closed:
+            return
+        self._database_task_reports = self._database_report
+        self._database_queued = self._database_report = False
+        if self._database_reopen or self.database_source is None:
+            self._database_reopen = False
+            url = self.settings.database_url or None
+            task = CoreTask("Opening the worklist database", open_worklist, url)
+            task.signals.done.connect(self._on_database_opened)
+            task.signals.failed.connect(self._on_database_unopened)
+            task.signals.cancelled.connect(self._on_database_open_cancelled)
+        else:
+            task = CoreTask("Reading the worklist", self.database_source.read)
+            task.signals.done.connect(self._on_worklist_read)
+            task.signals.failed.connect(self._on_worklist_unread)
+        # bound methods, not lambdas: Qt drops these connections if the window is deleted
+        task.signals.finished.connect(self._on_database_task_finished)
+        self._database_task = task
+        self.tasks.start(task)
+
+    def _on_database_task_finished(self) -> None:
+        self._database_task = None
+        self._start_database_step()
+
+    def _on_database_opened(self, opened: object) -> None:
+        """Put the worklist on the database just opened (or on none: no default one yet)."""
+        assert opened is None or isinstance(opened, OpenedWorklist)
+        if self._closed:  # arrived after closeEvent: nobody will use it
+            if opened is not None:
+                opened.db.dispose()
+            return
+        self.database_problem = ""
+        self._switch_source(opened)
+        self.worklist.refresh()
+
+    def _on_database_open_cancelled(self) -> None:
+        self._on_database_unopened("Opening the worklist database was cancelled.")
+
+    def _on_database_unopened(self, text: str) -> None:
+        """The database could not be opened: the worklist goes on with the session's folders."""
+        if self._closed:
+            return
+        self.database_problem = (
+            f"{text}\nThe worklist shows the folders opened in this session only."
+        )
+        log.warning("worklist database not opened")
+        self._switch_source(None)
+        self.worklist.refresh()
+        if self._database_task_reports:
+            self.show_error("Worklist database", self.database_problem)
+        else:
+            self.show_message(f"Worklist database: {' '.join(self.database_problem.split())}")
+
+    def _on_worklist_read(self, rows: object) -> None:
+        """Merge the rows read into the worklist (the GUI thread owns the source)."""
+        if self._closed or self.database_source is None:
+            return
+        assert isinstance(rows, list)
+        self.database_source.apply(rows)
+        self.worklist.refresh()
+
+    def _on_worklist_unread(self, text: str) -> None:
+        if self._closed:
+            return
+        if self._database_task_reports:
+            self.show_error("Worklist database", text)
+        else:
+            self.show_message(f"Worklist: {text}")
+
+    def _switch_source(self, opened: OpenedWorklist | None) -> None:
+        """Put the worklist on ``opened`` (None: on no database); this session's folders stay,
+        and the opened database's cases are merged into them."""
         old_db = self.database_source
-        self.database_source = self._open_database_source()
+        self.database_source = DatabaseCaseSource(opened.db) if opened is not None else None
         if old_db is None and self.database_source is None:
             return  # still no database: the folder worklist goes on as it is
         new = self.database_source or FolderCaseSource()
         new.adopt(self.source.entries())
+        if self.database_source is not None and opened is not None:
+            self.database_source.apply(opened.rows)
         self.source = self.worklist.source = new
         if old_db is not None:
             old_db.dispose()
@@ -365,7 +445,9 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self, self.case_view.paint_viewers_offscreen)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Remember the layout, stop running tasks and release viewers."""
+        """Remember the layout, stop running tasks and release viewers and the database (one
+        opened after this is closed as it arrives)."""
+        self._closed = True
         self.settings.save_window(self)
         self.settings.sync()
         self.tasks.cancel_all()
