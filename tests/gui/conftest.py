@@ -21,6 +21,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
+from app.synth.cohort import generate_demo
 from tests.conftest import REPO_ROOT
 from widgets.app import load_style
 from widgets.main_window import MainWindow
@@ -41,6 +42,15 @@ def _private_qsettings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder))
     yield
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's synthetic demo case (small slide to stay fast), generated once; tests
+    read it and never change it."""
+    out = tmp_path_factory.mktemp("demo")
+    generate_demo(out / "demo", slide_size_px=2048)
+    return out / "demo"
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
 )
 from pytestqt.qtbot import QtBot
 
-from app.synth.cohort import generate_demo
 from app.worklist import CaseStatus
 from tests.gui.conftest import (
     assert_not_blank,
@@ -44,14 +43,6 @@ from widgets.settings_dialog import SettingsDialog
 pytestmark = pytest.mark.gui
 
 IMPORT_TIMEOUT_MS = 90_000
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project's synthetic demo case (small slide to stay fast), generated here."""
-    out = tmp_path_factory.mktemp("demo")
-    generate_demo(out / "demo", slide_size_px=2048)
-    return out / "demo"
 
 
 @pytest.fixture

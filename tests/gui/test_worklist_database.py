@@ -28,7 +28,6 @@ from app.storage import (
     record_decision,
     record_import,
 )
-from app.synth.cohort import generate_demo
 from app.worklist import CaseStatus
 from tests.gui.conftest import assert_not_blank, grab_widget, save_screenshot, show_main_window
 from tests.storage_fixtures import make_case, screened_case
@@ -43,14 +42,6 @@ IMPORT_TIMEOUT_MS = 90_000
 DATABASE_TIMEOUT_MS = 10_000
 MAX_HEARTBEAT_GAP_S = 0.3
 SECRET = SiteSecret(bytes(range(32)))
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The synthetic demo case (small slide to stay fast)."""
-    out = tmp_path_factory.mktemp("demo")
-    generate_demo(out / "demo", slide_size_px=2048)
-    return out / "demo"
 
 
 @pytest.fixture
