@@ -122,8 +122,8 @@ class DatabaseCaseSource(FolderCaseSource):
 
     `entries` lists the recorded cases first, the most recently changed first, then the
     folders opened in this session that are not recorded, oldest first. The database is read
-    by `read` (any thread) and its rows merged in by `apply` (or both by `reload`), never
-    behind the caller's back.
+    by `read` (any thread) and its rows merged in by `apply`, never behind the caller's back;
+    `open_worklist` opens the database and reads its first rows.
 
     Attributes:
         db: The open screening database.
@@ -133,42 +133,6 @@ class DatabaseCaseSource(FolderCaseSource):
         """A worklist over ``db``, empty until rows are applied; reads nothing."""
         super().__init__()
         self.db = db
-
-    @classmethod
-    def open(cls, url: str | None, *, create: bool = True) -> DatabaseCaseSource:
-        """Open (and migrate) the database at ``url`` and read its cases.
-
-        Args:
-            url: SQLAlchemy URL; None for `app.storage.default_database_url`.
-            create: Create a missing SQLite file.
-
-        Raises:
-            DatabaseError: if the database cannot be opened or read (the message names the
-                URL, without its password).
-        """
-        return cls._opened(open_database(url, create=create))
-
-    @classmethod
-    def open_default(cls) -> DatabaseCaseSource | None:
-        """The default database's worklist (``$NEOADJ_DB_URL``, else the user's SQLite file);
-        None when that SQLite file does not exist yet (nothing was screened here).
-
-        Raises:
-            DatabaseError: if the database exists but cannot be opened or read.
-        """
-        db = _open_worklist_database(None, create=False)
-        return None if db is None else cls._opened(db)
-
-    @classmethod
-    def _opened(cls, db: Database) -> DatabaseCaseSource:
-        """The worklist of ``db`` with its cases read; ``db`` is disposed if they cannot be."""
-        source = cls(db)
-        try:
-            source.reload()
-        except DatabaseError:
-            db.dispose()
-            raise
-        return source
 
     def read(self, *, progress: ProgressFn, cancel: threading.Event) -> list[RecordedCase]:
         """Read the database's cases without touching the entries (any thread; see `apply`).
@@ -200,14 +164,6 @@ class DatabaseCaseSource(FolderCaseSource):
             self._merge(row, imported.get(row.content_sha256))
             count += 1
         log.debug("worklist merged %d recorded cases", count)
-
-    def reload(self) -> None:
-        """Read the database's cases again and merge them in (in the calling thread).
-
-        Raises:
-            DatabaseError: if the database cannot be read; the entries stay as they were.
-        """
-        self.apply(read_recorded_cases(self.db))
 
     def _merge(self, row: RecordedCase, twin: CaseEntry | None) -> None:
         """Put ``row`` on its entry: the session's twin (same imported content) if any, else

@@ -47,6 +47,27 @@ def _record_folder(db: Database, folder: Path, secret: SiteSecret) -> int:
         return record_import(session, load_case([folder]), secret=secret, actor="test").id
 
 
+def _open_source(url: str | None) -> DatabaseCaseSource | None:
+    """What the window does: `open_worklist`, then a source with the rows read merged in."""
+    opened = open_worklist(url, progress=no_progress, cancel=threading.Event())
+    if opened is None:
+        return None
+    source = DatabaseCaseSource(opened.db)
+    source.apply(opened.rows)
+    return source
+
+
+def _opened_source(url: str) -> DatabaseCaseSource:
+    source = _open_source(url)
+    assert source is not None
+    return source
+
+
+def _read_again(source: DatabaseCaseSource) -> None:
+    """What the window's Refresh does: read the rows, then merge them in."""
+    source.apply(source.read(progress=no_progress, cancel=threading.Event()))
+
+
 def test_recorded_cases_are_listed_with_status_flag_folder_and_change_time(
     storage_url: str, storage_db: Database, site_secret: SiteSecret, tmp_path: Path
 ) -> None:
@@ -59,7 +80,7 @@ def test_recorded_cases_are_listed_with_status_flag_folder_and_change_time(
     with storage_db.transaction() as session:
         record_decision(session, decided, Outcome.ELIGIBLE, reviewer="Dr Test")
 
-    source = DatabaseCaseSource.open(storage_url)
+    source = _opened_source(storage_url)
     try:
         entries = source.entries()
     finally:
@@ -86,7 +107,7 @@ def test_session_folders_are_merged_and_a_recorded_folder_shows_once(
     storage_url: str, storage_db: Database, site_secret: SiteSecret, tmp_path: Path
 ) -> None:
     recorded = screened_case(storage_db, tmp_path, site_secret, patient_id="MRN-1")
-    source = DatabaseCaseSource.open(storage_url)
+    source = _opened_source(storage_url)
     try:
         opened = source.add([tmp_path / "elsewhere" / "new-case"])
         same = source.add([tmp_path / "new-case-x" / ".." / "MRN-1"])  # the recorded folder
@@ -94,7 +115,7 @@ def test_session_folders_are_merged_and_a_recorded_folder_shows_once(
         assert [e.key for e in entries] == [same.key, opened.key]
         assert same.record_id == recorded and opened.record_id is None
         assert opened.screening_status is None and opened.label == "case 2"
-        source.reload()  # reading again changes nothing
+        _read_again(source)  # reading again changes nothing
         assert [e.key for e in source.entries()] == [same.key, opened.key]
     finally:
         source.dispose()
@@ -107,14 +128,14 @@ def test_a_case_opened_from_a_copy_of_its_folder_shows_once_after_its_import(
     record_id = _record_folder(storage_db, folder, site_secret)
     copy = tmp_path / "usb" / "case-7"
     shutil.copytree(folder, copy)
-    source = DatabaseCaseSource.open(storage_url)
+    source = _opened_source(storage_url)
     try:
         entry = source.add([copy])
         assert len(source.entries()) == 2  # not known to be the same case before its import
         imported = load_case([copy])  # what the window does with the finished import
         entry.status, entry.content_sha256 = CaseStatus.READY, imported.content_hash
         source.update(entry)
-        source.reload()
+        _read_again(source)
         (only,) = source.entries()
         assert only.key == entry.key and only.record_id == record_id
         assert only.screening_status == "pending" and only.status is CaseStatus.READY
@@ -127,7 +148,7 @@ def test_a_recorded_case_is_imported_from_its_folder_and_checked(
 ) -> None:
     folder = _case_folder(tmp_path / "case-9", "MRN-9")
     _record_folder(storage_db, folder, site_secret)
-    source = DatabaseCaseSource.open(storage_url)
+    source = _opened_source(storage_url)
     try:
         (entry,) = source.entries()
     finally:
@@ -180,7 +201,7 @@ def test_an_unopenable_database_is_a_clear_error(
     assert callable(make_url)
     url = make_url(tmp_path)
     with pytest.raises(ScreeningError, match=expected) as error:
-        DatabaseCaseSource.open(url)
+        _open_source(url)
     assert url.split("/")[-1] in error.value.user_message
 
 
@@ -189,10 +210,10 @@ def test_no_default_database_yet_means_no_database_worklist(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'not-yet.db'}"
     monkeypatch.setenv(DB_URL_ENV, url)
-    assert DatabaseCaseSource.open_default() is None
+    assert _open_source(None) is None
     assert not (tmp_path / "not-yet.db").exists()
-    DatabaseCaseSource.open(url).dispose()  # the first record creates it
-    source = DatabaseCaseSource.open_default()
+    _opened_source(url).dispose()  # the first record creates it
+    source = _open_source(None)
     assert source is not None and source.entries() == []
     source.dispose()
 
@@ -201,14 +222,14 @@ def test_another_database_keeps_the_folders_opened_in_this_session(
     storage_url: str, storage_db: Database, site_secret: SiteSecret, tmp_path: Path
 ) -> None:
     screened_case(storage_db, tmp_path, site_secret, patient_id="MRN-1")
-    old = DatabaseCaseSource.open(storage_url)
+    old = _opened_source(storage_url)
     try:
         opened = old.add([tmp_path / "opened"])
         opened.status = CaseStatus.READY
         recorded_open = old.add([tmp_path / "MRN-1"])
         recorded_open.status = CaseStatus.FAILED
         screened_case(storage_db, tmp_path, site_secret, patient_id="MRN-2")
-        old.reload()
+        _read_again(old)
         assert len(old.entries()) == 3
         folders = FolderCaseSource()
         folders.adopt(old.entries())
