@@ -86,6 +86,24 @@ def test_a_coarser_cached_tile_stands_in_for_a_finer_one(
     tiles.close()
 
 
+@pytest.mark.parametrize(("level", "col", "row"), [(0, 3, 1), (0, 0, 3), (1, 1, 0)])
+def test_a_stand_in_is_the_coarse_tile_enlarged_by_nearest_neighbour(
+    reader: SlideReader, level: int, col: int, row: int
+) -> None:
+    coarsest = reader.info.level_count - 1
+    coarse = reader.read_tile(coarsest, 0, 0, TILE)  # covers the whole slide
+    gate = threading.Event()
+    _record_reads(reader, gate)  # workers block: the stand-in stays
+    tiles = BackgroundTiles(reader, on_tile=lambda: None, workers=1)
+    stand_in = tiles.read_tile(level, col, row, TILE)
+    factor = 2 ** (coarsest - level)  # level px per coarsest px (1024, 512, 256 px levels)
+    ys = (row * TILE + np.arange(TILE)) // factor
+    xs = (col * TILE + np.arange(TILE)) // factor
+    np.testing.assert_array_equal(stand_in, coarse[ys][:, xs])
+    gate.set()
+    tiles.close()
+
+
 def test_stale_requests_are_dropped_and_the_newest_served_first(reader: SlideReader) -> None:
     gate = threading.Event()
     threads = _record_reads(reader, gate)
