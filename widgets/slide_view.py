@@ -42,7 +42,7 @@ NO_MPP_NOTE = (
 )
 TILE_SIZE = 256  # px, the chunk edge of the level arrays
 _NO_SLIDE = [np.full((1, 1, 3), 255, dtype=np.uint8)]  # white glass, while no slide is shown
-REFRESH_MS = 100  # tiles that arrive within this time are shown by one re-slice
+REFRESH_MS = 100  # tiles that arrive within this time are shown by one re-slice (if none ran)
 
 
 def open_slide_for_view(
@@ -90,6 +90,8 @@ class SlideView(QWidget):
         self._refresh_timer.setInterval(REFRESH_MS)
         self._refresh_timer.timeout.connect(self._show_arrived_tiles)
         self._tile_arrived.connect(self._on_tile_arrived)
+        self._arrivals = 0  # tiles arrived (counted in the GUI thread)
+        self._arrivals_sliced = 0  # of those, how many the layer's latest slice could use
         self.heatmap_layer: Image | None = None
         self._fit_pending = False  # shown hidden: fit again once the canvas has its size
         self.model = ViewerModel(title="Slide")
@@ -108,6 +110,7 @@ class SlideView(QWidget):
             contrast_limits=(0, 255),
             visible=False,
         )
+        self._slide_layer.events.set_data.connect(self._on_sliced)
 
         self.slide_combo = QComboBox()
         self.slide_combo.setToolTip("Slides of this case")
@@ -189,11 +192,20 @@ class SlideView(QWidget):
         return self._refresh_timer.isActive() or (self.tiles is not None and self.tiles.pending > 0)
 
     def _on_tile_arrived(self) -> None:
+        self._arrivals += 1
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
+    def _on_sliced(self, event: object = None) -> None:
+        # napari slices on the GUI thread, so no arrival is counted during a slice: every tile
+        # counted so far was in the cache when this slice read it.
+        self._arrivals_sliced = self._arrivals
+
     def _show_arrived_tiles(self) -> None:
-        if self.slide_layer is not None:
+        """Slice again for the tiles arrived since the last slice; none when a slice made by
+        the camera meanwhile (a pan) already showed them: each slice uploads a whole
+        viewport texture, which costs as much as a frame on a software renderer."""
+        if self.slide_layer is not None and self._arrivals_sliced != self._arrivals:
             self.slide_layer.refresh(thumbnail=False, extent=False)
 
     def clear(self) -> None:
