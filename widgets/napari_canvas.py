@@ -22,3 +22,23 @@ def draw_offscreen(qt_viewer: QtViewer, widget: QWidget) -> None:
     top = widget.window()
     if top.isVisible() and top.windowHandle() is not None:
         qt_viewer.canvas.native.grabFramebuffer()
+
+
+def slice_before_draw(qt_viewer: QtViewer) -> None:
+    """Have each draw of the canvas show the slice for its own camera.
+
+    napari picks a multiscale layer's level and region, and slices it, *after* the scene is
+    drawn (its draw handler runs last), then asks for another draw: every pan step costs two
+    draws, the first of the stale slice. On a software renderer a draw of a full-HD canvas
+    costs tens of ms, so this runs napari's handler once more *before* the scene is drawn;
+    the update it asks for is the draw already under way (vispy's pending flag is still set,
+    and the draw clears it), and napari's own handler afterwards finds nothing to slice.
+    """
+    canvas = qt_viewer.canvas
+    scene_canvas = canvas._scene_canvas
+
+    def slice_first(event: object) -> None:
+        scene_canvas._update_pending = True  # updates asked for now: this draw shows them
+        canvas.on_draw(event)
+
+    scene_canvas.events.draw.connect(slice_first, position="first")

@@ -30,7 +30,7 @@ from app.slides.background_tiles import BackgroundTiles, read_into_cache
 from app.slides.multiscale import LevelView
 from app.slides.opener import open_slide
 from app.slides.reader import SlideReader
-from widgets.napari_canvas import draw_offscreen, make_current
+from widgets.napari_canvas import draw_offscreen, make_current, slice_before_draw
 from widgets.overlay_colormaps import overlay_colormap
 from widgets.overlay_controls import OverlayControls
 
@@ -97,6 +97,7 @@ class SlideView(QWidget):
         self.model = ViewerModel(title="Slide")
         self.qt_viewer = QtViewer(self.model)
         self.model.canvas.events.size.connect(self._on_canvas_size)
+        slice_before_draw(self.qt_viewer)
         self.scale_bar = self.model.canvas.overlays.scale_bar
         self.scale_bar.visible = False
         # Made once, hidden, and given each slide's levels: making a napari image layer (its
