@@ -167,9 +167,12 @@ class MriView(QWidget):
                 return
 
     def _schedule(self) -> None:
+        # A 1 ms timer, not a zero-timer: that is a posted event, and events posted while
+        # posted events are delivered run in the same pass, so two steps ran back to back
+        # (50-75 ms) before any timer or repaint had its turn.
         if not self._step_scheduled and (self._filling or self._pending):
             self._step_scheduled = True
-            QTimer.singleShot(0, self._step)
+            QTimer.singleShot(1, self._step)
 
     def _step(self) -> None:
         """One turn's work: a step of filling a viewer, else start filling the next pending
