@@ -2,12 +2,12 @@
 
 Each modality is encoded to an ``embed_dim`` vector bounded by tanh (so that no modality
 dominates the fusion by its scale, while magnitudes such as how bright a lesion is survive,
-which a per-sample layer norm would erase). The MRI branch outputs coarse lesion maps
-(tumour, necrosis, portal-vein thrombus) and pools over its tumour map as over a region of
-interest; the slide branch estimates each tile's tumour and immune-infiltrate fractions and
-pools over them. Auxiliary targets supervise these maps and fractions, and per-modality
-feature heads (training aids off the logit's path), when a cohort provides them
-(`inference.training_targets`); otherwise they are learned from the label alone.
+which a per-sample layer norm would erase). The MRI branch outputs lesion maps (tumour,
+necrosis, portal-vein thrombus, liver parenchyma) on the model grid and pools over
+them as a radiologist reads regions of interest; the slide branch estimates each tile's tumour
+and immune-infiltrate fractions and pools over them. Auxiliary targets supervise these maps and
+fractions, and per-modality feature heads (training aids off the logit's path), when a cohort
+provides them (`inference.training_targets`); otherwise they are learned from the label alone.
 
 A modality that is absent (per sample, from ``modality_mask``) is replaced by a learned
 "absent" embedding, so any subset of {mri, slide, genes} gives a prediction; during training
@@ -30,11 +30,16 @@ if TYPE_CHECKING:
     from inference.batch import InputBatch
 
 ARCHITECTURE_NAME = "NeoadjNet"
-ARCHITECTURE_VERSION = "3"
+ARCHITECTURE_VERSION = "4"
 """Bumped whenever a change makes older weights unloadable or meaningless."""
 
 MODALITIES: tuple[str, ...] = ("mri", "slide", "genes")
 """Column order of ``modality_mask``."""
+MRI_MAP_NAMES: tuple[str, ...] = ("tumour", "necrosis", "thrombus", "liver")
+"""The MRI lesion maps, in the order of the map head's channels."""
+_POOLED_MAPS = tuple(MRI_MAP_NAMES.index(n) for n in ("tumour", "necrosis", "liver"))
+_LOG_EPS = 0.05
+"""Added to normalised intensities (foreground median 1) before the log of a ratio."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,7 @@ class ArchitectureConfig:
         mri_targets: Outputs of the MRI feature head (auxiliary regression targets).
         slide_targets: Outputs of the slide feature head.
         tile_targets: Outputs of the per-tile head (e.g. tumour and immune fractions).
-        mri_maps: Channels of the MRI lesion-map head; the first is the tumour map that
-            weights the pooling.
+        mri_maps: Channels of the MRI lesion-map head, one per `MRI_MAP_NAMES` entry.
     """
 
     phases: int = 4
@@ -73,13 +77,13 @@ class ArchitectureConfig:
     mri_targets: int = 3
     slide_targets: int = 2
     tile_targets: int = 2
-    mri_maps: int = 3
+    mri_maps: int = 4
 
     def __post_init__(self) -> None:
         if len(self.mri_channels) < 2 or not self.tile_channels:
             raise ValueError("need at least 2 MRI and 1 tile-encoder channel counts")
-        if self.mri_maps < 1:
-            raise ValueError("need at least the tumour map (mri_maps >= 1)")
+        if self.mri_maps != len(MRI_MAP_NAMES):
+            raise ValueError(f"need the {', '.join(MRI_MAP_NAMES)} maps (mri_maps = 4)")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ValueError(f"modality_dropout must be in [0, 1), got {self.modality_dropout}")
 
@@ -110,8 +114,7 @@ class AuxOutputs(NamedTuple):
         mri_features: (B, mri_targets) MRI feature-head outputs (read from the branch's
             embedding before the tanh bound, where magnitudes are linear).
         slide_features: (B, slide_targets) slide feature-head outputs (likewise).
-        map_logits: (B, mri_maps, Z/2, Y/2, X/2) MRI lesion-map logits on the ``last_conv``
-            grid (tumour first).
+        map_logits: (B, mri_maps, Z, Y, X) MRI lesion-map logits on the model grid.
         tile_outputs: (B, N, tile_targets) per-tile head outputs (logits).
     """
 
@@ -150,12 +153,19 @@ class MriBranch(nn.Module):
     The first convolution has stride 2 (learned downsampling: cheap on CPU, and every voxel is
     still seen); the others keep that grid, and ``last_conv`` is the last ``nn.Conv3d``: its
     output, (B, C, Z/2, Y/2, X/2), is the layer Grad-CAM reads. A 1x1x1 ``map_head`` maps it
-    to lesion-map logits (tumour first). Pooling is what a radiologist reads off a region of
-    interest drawn on the lesion, with the model's own tumour map as the ROI: the ROI mean of
-    the features and of each phase's intensity (its enhancement, e.g. arterial
-    hyperenhancement), the ROI mean and the maximum of each lesion map (e.g. the necrotic
-    share, a thrombus anywhere). Nothing is pooled over the whole box: what the branch reports
-    comes from the lesions it found (a global maximum would read the aorta's brightness).
+    to coarse lesion-map logits (`MRI_MAP_NAMES`), and ``refine``, a per-voxel MLP over those
+    logits (upsampled) and the phases' intensities, sharpens them on the full model grid: a
+    5 mm voxel at a lesion's edge is tumour or liver by its own enhancement, which the
+    half-resolution grid averages away.
+
+    Pooling is what a radiologist reads off regions of interest drawn on the lesion and on the
+    liver, with the model's own maps as the ROIs: the mean intensity of each phase over the
+    viable tumour (tumour x (1 - necrosis)) and over the liver parenchyma, and their log ratio
+    (lesion-to-liver enhancement, e.g. arterial hyperenhancement, free of scanner gain); the
+    tumour-ROI mean of the features and of each map, and each map's maximum (e.g. a thrombus
+    anywhere). Both ROIs are squared, so that partial-volume voxels at their edges count
+    little. Nothing is pooled over the whole box: what the branch reports comes from the
+    lesions it found (a global maximum would read the aorta's brightness).
     """
 
     def __init__(self, config: ArchitectureConfig) -> None:
@@ -171,7 +181,12 @@ class MriBranch(nn.Module):
         self.last_conv = nn.Conv3d(c[-2], c[-1], kernel_size=3, padding=1)
         self.last_act = nn.ReLU()
         self.map_head = nn.Conv3d(c[-1], config.mri_maps, kernel_size=1)
-        pooled = c[-1] + config.phases + 2 * config.mri_maps
+        self.refine = nn.Sequential(
+            nn.Conv3d(config.mri_maps + config.phases, 16, kernel_size=1),
+            nn.ReLU(),
+            nn.Conv3d(16, config.mri_maps, kernel_size=1),
+        )
+        pooled = c[-1] + 3 * config.phases + 2 * config.mri_maps
         self.project = nn.Linear(pooled, config.embed_dim)
 
     def forward(self, mri: Tensor) -> Tensor:
@@ -186,21 +201,30 @@ class MriBranch(nn.Module):
             mri: (B, P, Z, Y, X) the branch's input.
 
         Returns:
-            (B, embed_dim) embeddings and (B, M, z, y, x) lesion-map logits.
+            (B, embed_dim) embeddings and (B, M, Z, Y, X) lesion-map logits on the model grid.
         """
         h = self.last_act(acts)
-        maps = self.map_head(h)  # (B, M, z, y, x)
-        prob = torch.sigmoid(maps).flatten(2)  # (B, M, K)
-        roi = prob[:, :1]  # (B, 1, K): the tumour map
-        area = roi.sum(dim=2) + 1e-3  # (B, 1)
-        flat = h.flatten(2)  # (B, C, K)
-        intensity = nn.functional.adaptive_avg_pool3d(mri, tuple(h.shape[2:])).flatten(2)
+        coarse = self.map_head(h)  # (B, M, z, y, x)
+        up = nn.functional.interpolate(coarse, size=tuple(mri.shape[2:]), mode="trilinear")
+        maps = up + self.refine(torch.cat([up, mri], dim=1))  # (B, M, Z, Y, X)
+        prob = torch.sigmoid(maps)
+        tumour, necrosis, liver = (prob[:, i : i + 1] for i in _POOLED_MAPS)  # (B, 1, Z, Y, X)
+        core = (tumour * (1 - necrosis)) ** 2  # viable tumour
+        ref = liver**2  # (B, 1, Z, Y, X) liver parenchyma
+        core_int = (mri * core).sum(dim=(2, 3, 4)) / (core.sum(dim=(2, 3, 4)) + 1e-3)  # (B, P)
+        ref_int = (mri * ref).sum(dim=(2, 3, 4)) / (ref.sum(dim=(2, 3, 4)) + 1e-3)  # (B, P)
+        ratio = torch.log(core_int + _LOG_EPS) - torch.log(ref_int + _LOG_EPS)
+        roi = nn.functional.adaptive_avg_pool3d(tumour, tuple(h.shape[2:])).flatten(2)
+        area = roi.sum(dim=2) + 1e-3
+        flat_prob, flat_t = prob.flatten(2), tumour.flatten(2)
         pooled = torch.cat(
             [
-                (flat * roi).sum(dim=2) / area,  # (B, C) ROI mean of the features
-                (intensity * roi).sum(dim=2) / area,  # (B, P) ROI mean of each phase
-                (prob * roi).sum(dim=2) / area,  # (B, M) ROI mean of each map
-                prob.amax(dim=2),  # (B, M)
+                (h.flatten(2) * roi).sum(dim=2) / area,  # (B, C) tumour-ROI mean features
+                core_int,  # (B, P) viable-tumour mean of each phase
+                ref_int,  # (B, P) liver mean of each phase
+                ratio,  # (B, P) log lesion-to-liver ratio of each phase
+                (flat_prob * flat_t).sum(dim=2) / (flat_t.sum(dim=2) + 1e-3),  # (B, M)
+                flat_prob.amax(dim=2),  # (B, M)
             ],
             dim=1,
         )

@@ -41,7 +41,13 @@ from torch import Tensor
 from app.progress import ProgressFn, check_cancel, no_progress
 from inference.batch import CaseArrays, InputBatch, collate
 from inference.input_spec import InputSpec
-from inference.model import ArchitectureConfig, AuxOutputs, NeoadjNet, NeoadjOutput
+from inference.model import (
+    MRI_MAP_NAMES,
+    ArchitectureConfig,
+    AuxOutputs,
+    NeoadjNet,
+    NeoadjOutput,
+)
 from inference.training_targets import TrainingTargets
 
 log = logging.getLogger(__name__)
@@ -361,7 +367,9 @@ def _target_loss(aux: AuxOutputs, t: TargetBatch, batch: InputBatch) -> Tensor:
             z, y, x = aux.map_logits.shape[2:]
             target = torch.nn.functional.adaptive_avg_pool3d(t.lesion_maps[has], (z, y, x))
             logits = aux.map_logits[has]
-            total = total + bce(logits, target, pos_weight=torch.full_like(target[:1], _MAP_POS))
+            pos = torch.full_like(target[:1], _MAP_POS)
+            pos[:, MRI_MAP_NAMES.index("liver")] = 1.0  # the liver map is not sparse
+            total = total + bce(logits, target, pos_weight=pos)
             total = total + sum(
                 (_soft_dice_loss(logits[:, i], target[:, i]) for i in range(target.shape[1])),
                 torch.zeros(()),

@@ -12,8 +12,9 @@ Targets (standardised to roughly unit scale):
 - MRI features: arterial hyperenhancement z-score, necrosis fraction / 0.2, macrovascular
   invasion (0/1);
 - slide features: immune-infiltrate z-score, tumour nuclear-density z-score;
-- lesion maps: fraction of each model-grid voxel inside a tumour, inside necrosis and inside a
-  portal-vein tumour thrombus, (3, Z, Y, X) float32 (`MRI_MAPS`);
+- lesion maps: fraction of each model-grid voxel inside a tumour, necrosis, a portal-vein
+  tumour thrombus and the liver parenchyma (liver less tumours, vessels and thrombus),
+  (4, Z, Y, X) float32 in `inference.model.MRI_MAP_NAMES` order;
 - per tile: fraction of the tile that is tumour and that is immune infiltrate, (N, 2) float32.
 """
 
@@ -38,6 +39,7 @@ from app.synth.generating_model import (
 )
 from app.synth.layout import MRI_MASK_NPZ, SLIDE_MASKS_NPZ, TRUTH_JSON
 from inference.batch import CaseArrays
+from inference.model import MRI_MAP_NAMES
 from inference.mri_grid import GridTransform, resample_to_grid
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,6 @@ log = logging.getLogger(__name__)
 MRI_TARGETS: tuple[str, ...] = ("aphe_z", "necrosis", "macrovascular_invasion")
 SLIDE_TARGETS: tuple[str, ...] = ("immune_z", "nuclear_density_z")
 TILE_TARGETS: tuple[str, ...] = ("tumour_fraction", "immune_fraction")
-MRI_MAPS: tuple[str, ...] = ("tumour", "necrosis", "thrombus")
-"""Lesion maps, in the order of the model's map head (tumour first: it weights pooling)."""
 _NECROSIS_SCALE = 0.2
 
 
@@ -57,7 +57,7 @@ class TrainingTargets:
     Attributes:
         mri_features: (len(MRI_TARGETS),) float32.
         slide_features: (len(SLIDE_TARGETS),) float32.
-        lesion_maps: (len(MRI_MAPS), Z, Y, X) float32 fractions on the case's model grid.
+        lesion_maps: (len(MRI_MAP_NAMES), Z, Y, X) float32 fractions on the case's model grid.
         tile_fractions: (N, len(TILE_TARGETS)) float32, one row per cached tile.
     """
 
@@ -102,11 +102,15 @@ def read_training_targets(truth_dir: Path, arrays: CaseArrays) -> TrainingTarget
 
 
 def _maps_on_grid(path: Path, arrays: CaseArrays) -> NDArray[np.float32] | None:
-    """(3, Z, Y, X) lesion fractions on the model grid (trilinear from the DICOM-grid masks)."""
+    """(4, Z, Y, X) `MRI_MAP_NAMES` fractions on the model grid (trilinear from the DICOM-grid
+    masks); None when the truth lacks a mask."""
     assert arrays.mri is not None and arrays.grid_matrix is not None
     try:
         with np.load(path) as data:
-            masks = [data["tumour_labels"] > 0, data["necrosis"], data["thrombus"]]
+            tumour = data["tumour_labels"] > 0
+            parenchyma = data["liver"] & ~tumour & ~data["vessels"] & ~data["thrombus"]
+            named = {"tumour": tumour, "liver": parenchyma}
+            masks = [named[k] if k in named else data[k] for k in MRI_MAP_NAMES]
             affine = data["affine_zyx"].astype(np.float64)
     except (OSError, ValueError, KeyError):
         return None

@@ -10,8 +10,9 @@ import torch
 
 from inference.batch import CaseArrays, collate
 from inference.input_spec import InputSpec
-from inference.model import ArchitectureConfig, NeoadjNet, NeoadjOutput
+from inference.model import MRI_MAP_NAMES, ArchitectureConfig, NeoadjNet, NeoadjOutput
 from inference.training import TrainConfig, predict_arrays, train_model
+from inference.training_targets import TrainingTargets
 
 SPEC = InputSpec(grid_shape_zyx=(8, 16, 16), tile_size_px=16, max_tiles=6)
 ARCH = ArchitectureConfig(
@@ -108,6 +109,46 @@ def test_tile_features_path_matches_images(model: NeoadjNet) -> None:
 def test_last_conv_is_a_3d_convolution(model: NeoadjNet) -> None:
     assert isinstance(model.mri_branch.last_conv, torch.nn.Conv3d)
     assert model.mri_branch.last_conv.out_channels == ARCH.mri_channels[-1]
+
+
+def test_lesion_maps_come_out_on_the_full_model_grid(model: NeoadjNet) -> None:
+    batch = collate([_case(np.random.default_rng(4))], SPEC)
+    out = model(
+        batch.mri, batch.tiles, batch.tile_mask, batch.genes, batch.modality_mask, return_aux=True
+    )
+    assert out.aux.map_logits.shape == (1, len(MRI_MAP_NAMES), *SPEC.grid_shape_zyx)
+
+
+def test_the_mri_branch_reads_lesion_to_liver_enhancement_under_any_gain() -> None:
+    """Benefit = a bright arterial lesion relative to its liver, with a random scanner gain per
+    case (the absolute brightness says nothing): the maps learn where lesion and liver are, and
+    the lesion-to-liver ratio separates the classes."""
+    rng = np.random.default_rng(11)
+    z, y, x = SPEC.grid_shape_zyx
+    cases, labels, targets = [], [], []
+    for i in range(16):
+        tumour = np.zeros(SPEC.grid_shape_zyx, np.float32)
+        c = rng.integers(3, [z - 3, y - 5, x - 5])
+        tumour[c[0] - 2 : c[0] + 2, c[1] - 3 : c[1] + 3, c[2] - 3 : c[2] + 3] = 1.0
+        liver = 1.0 - tumour
+        label = i % 2
+        ratio = 2.0 if label else 1.15
+        gain = rng.uniform(0.5, 2.0)
+        mri = np.stack([np.ones_like(tumour)] * 4) * gain
+        mri[1] *= 1.0 + (ratio - 1.0) * tumour  # arterial hyperenhancement
+        mri += rng.normal(0.0, 0.03, mri.shape).astype(np.float32)
+        maps = np.stack([tumour, np.zeros_like(tumour), np.zeros_like(tumour), liver])
+        cases.append(CaseArrays(mri.astype(np.float32), None, None))
+        labels.append(label)
+        targets.append(TrainingTargets(lesion_maps=maps))
+    arch = ArchitectureConfig(**{**ARCH.__dict__, "modality_dropout": 0.0, "dropout": 0.0})
+    config = TrainConfig(
+        epochs=40, batch_size=4, learning_rate=3e-2, aux_weight=0.0, head_epochs=0, seed=0
+    )
+    model, _ = train_model(cases, np.array(labels), SPEC, arch, config, targets=targets)
+    probs = predict_arrays(model, cases, SPEC)
+    y = np.array(labels)
+    assert probs[y == 1].min() > probs[y == 0].max()
 
 
 def test_training_loss_falls_on_a_learnable_task() -> None:

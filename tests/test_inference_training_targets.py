@@ -15,7 +15,7 @@ from app.synth.cohort import generate_cohort
 from inference.batch import CaseArrays, collate
 from inference.cohort import read_cohort
 from inference.input_spec import InputSpec
-from inference.model import ArchitectureConfig
+from inference.model import MRI_MAP_NAMES, ArchitectureConfig
 from inference.preprocess import prepare_case_inputs
 from inference.training import (
     TrainConfig,
@@ -65,21 +65,31 @@ def test_lesion_maps_on_the_model_grid_keep_the_lesion_volumes(
 ) -> None:
     for truth_dir, arrays, _ in cohort_cases:
         t = read_training_targets(truth_dir, arrays)
-        assert t.lesion_maps is not None and t.lesion_maps.shape == (3, *SPEC.grid_shape_zyx)
+        shape = (len(MRI_MAP_NAMES), *SPEC.grid_shape_zyx)
+        assert t.lesion_maps is not None and t.lesion_maps.shape == shape
+        maps = dict(zip(MRI_MAP_NAMES, t.lesion_maps, strict=True))
         with np.load(truth_dir / "mri_tumour_mask.npz") as data:
             voxel_ml = abs(np.linalg.det(data["affine_zyx"][:3, :3]))
-            dicom_ml = [
-                (data["tumour_labels"] > 0).sum() * voxel_ml,
-                data["necrosis"].sum() * voxel_ml,
-            ]
-        grid_ml = t.lesion_maps.sum(axis=(1, 2, 3)) * float(np.prod(SPEC.grid_spacing_mm_zyx))
-        assert grid_ml[0] == pytest.approx(dicom_ml[0], rel=0.15)
-        assert grid_ml[1] == pytest.approx(dicom_ml[1], rel=0.25, abs=2000.0)
-        # the tumour is brighter than the liver in the arterial phase (APHE ratio > 1 in
-        # every synthetic patient; the liver is about 1 after normalisation)
+            tumour = data["tumour_labels"] > 0
+            dicom_ml = {
+                "tumour": tumour.sum() * voxel_ml,
+                "necrosis": data["necrosis"].sum() * voxel_ml,
+                "liver": (data["liver"] & ~tumour & ~data["vessels"]).sum() * voxel_ml,
+            }
+        grid_voxel_ml = float(np.prod(SPEC.grid_spacing_mm_zyx))
+        grid_ml = {k: float(maps[k].sum()) * grid_voxel_ml for k in dicom_ml}
+        assert grid_ml["tumour"] == pytest.approx(dicom_ml["tumour"], rel=0.15)
+        assert grid_ml["necrosis"] == pytest.approx(dicom_ml["necrosis"], rel=0.25, abs=2000.0)
+        assert grid_ml["liver"] == pytest.approx(dicom_ml["liver"], rel=0.15)
+        # the liver parenchyma excludes the tumour: linear resampling keeps that voxel by voxel
+        assert np.all(maps["liver"] + maps["tumour"] <= 1.0 + 1e-5)
+        # the viable tumour is brighter than the liver parenchyma in the arterial phase (APHE
+        # ratio >= 1.05 in every synthetic patient)
         assert arrays.mri is not None
-        core = (t.lesion_maps[0] > 0.9) & (t.lesion_maps[1] < 0.1)
-        assert core.any() and float(np.median(arrays.mri[1][core])) > 1.0
+        core = (maps["tumour"] > 0.9) & (maps["necrosis"] < 0.1)
+        liver = maps["liver"] > 0.9
+        assert core.any() and liver.any()
+        assert float(np.mean(arrays.mri[1][core])) > float(np.mean(arrays.mri[1][liver]))
 
 
 def test_tile_fractions_match_the_png_masks(
@@ -114,7 +124,7 @@ def test_augmentation_moves_targets_with_their_inputs() -> None:
     tiles = np.stack([np.full((3, 64, 64), 10 * i, dtype=np.uint8) for i in range(16)])
     arrays = CaseArrays(mri, tiles, np.zeros(len(SPEC.genes), np.float32))
     targets = TrainingTargets(
-        lesion_maps=np.stack([mask] * 3),
+        lesion_maps=np.stack([mask] * len(MRI_MAP_NAMES)),
         tile_fractions=np.stack([np.arange(16) / 16.0] * 2, axis=1),
     )
     batch = collate([arrays], SPEC)
