@@ -1,10 +1,11 @@
 """Integrated Gradients (Sundararajan, Taly & Yan, ICML 2017) with an adaptive step count.
 
 Captum's `IntegratedGradients` integrates the gradient of the logit along the straight path
-from a baseline to the input with Gauss-Legendre quadrature, ``internal_batch_size`` path
-points per forward/backward pass. The step count doubles (16, 32, 64, 128) until the
-convergence delta ``|sum(attributions) - (f(input) - f(baseline))|`` falls below the tolerance;
-the delta actually reached is kept, so that a map that did not converge can be flagged.
+from a baseline to the input by quadrature (Gauss-Legendre unless the caller names another of
+Captum's rules), ``internal_batch_size`` path points per forward/backward pass. The step count
+doubles (16, 32, 64, 128) until the convergence delta
+``|sum(attributions) - (f(input) - f(baseline))|`` falls below the tolerance; the delta
+actually reached is kept, so that a map that did not converge can be flagged.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def integrated_gradients(
     steps: Sequence[int] = IG_STEP_SCHEDULE,
     tolerance: float = IG_TOLERANCE_LOGIT,
     internal_batch_size: int = IG_INTERNAL_BATCH,
+    method: str = "gausslegendre",
 ) -> IgResult:
     """IG of a scalar logit with respect to one input tensor.
 
@@ -74,6 +76,7 @@ def integrated_gradients(
         steps: Step counts to try, increasing.
         tolerance: Stop at the first step count whose delta is below this (logit units).
         internal_batch_size: Path points per forward/backward pass.
+        method: Captum's quadrature rule ("gausslegendre", "riemann_middle", ...).
 
     Returns:
         The attributions at the first converged step count, else at the last one tried.
@@ -98,7 +101,11 @@ def integrated_gradients(
     result: IgResult | None = None
     for n_steps in steps:
         attr = ig.attribute(
-            inputs, baselines=baseline, n_steps=n_steps, internal_batch_size=internal_batch_size
+            inputs,
+            baselines=baseline,
+            n_steps=n_steps,
+            internal_batch_size=internal_batch_size,
+            method=method,
         ).detach()
         # Captum's convergence delta, from the end-point logits computed once above
         delta = abs(float(attr.double().sum()) - (f_in - f_base))
