@@ -26,7 +26,14 @@ from app.case import Case, load_case
 from app.errors import CaseImportError
 from app.progress import ProgressFn, check_cancel
 from app.pseudonym import short_pseudonym
-from app.storage import Database, DatabaseError, RecordedCase, open_database, recorded_cases
+from app.storage import (
+    Database,
+    DatabaseError,
+    RecordedCase,
+    database_reason,
+    open_database,
+    recorded_cases,
+)
 from app.storage.database import default_database_url
 from app.worklist import CaseEntry, CaseStatus, FolderCaseSource
 
@@ -60,15 +67,16 @@ def read_recorded_cases(db: Database) -> list[RecordedCase]:
         with db.session() as session:
             return recorded_cases(session)
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = database_reason(exc)
         raise DatabaseError(f"Cannot read the cases of database '{db.url}': {reason}") from exc
 
 
-def _open_worklist_database(url: str | None, *, create: bool) -> Database | None:
-    """Open (and migrate) the database at ``url``; for None, the default database, or None
-    when it is an SQLite file that does not exist yet (nothing was screened here)."""
+def _open_worklist_database(url: str | None) -> Database | None:
+    """Open (and migrate) the database at ``url``, creating a missing SQLite file; for None,
+    the default database, or None when it is an SQLite file that does not exist yet (nothing
+    was screened here)."""
     if url is not None:
-        return open_database(url, create=create)
+        return open_database(url)
     default = default_database_url()
     parsed = make_url(default)
     if parsed.get_backend_name() == "sqlite":
@@ -102,7 +110,7 @@ def open_worklist(
     """
     check_cancel(cancel)
     progress(0, 2)
-    db = _open_worklist_database(url, create=True)
+    db = _open_worklist_database(url)
     if db is None:
         return None
     try:

@@ -12,9 +12,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from app.storage import DB_URL_ENV, Database, DatabaseError, default_database_url, open_database
+from app.storage import (
+    DB_URL_ENV,
+    Database,
+    DatabaseError,
+    database_reason,
+    default_database_url,
+    open_database,
+)
 from app.storage.database import SERVER_CONNECT_TIMEOUT_S, alembic_config
 from app.storage.models import AuditHead, Base, InputFileRecord, Site
 from tests.storage_fixtures import POSTGRES_ONLY
@@ -121,6 +128,13 @@ def test_unreachable_server_is_a_clear_error_without_the_password() -> None:
     assert "Cannot open database" in info.value.user_message
     assert "127.0.0.1:1" in info.value.user_message
     assert "s3cret" not in info.value.user_message
+
+
+def test_a_database_error_gives_the_drivers_first_line_as_its_reason() -> None:
+    driver = RuntimeError("database is locked\nDETAIL: a second line")
+    wrapped = OperationalError("INSERT INTO screening_case ...", {}, driver)
+    assert database_reason(wrapped) == "database is locked"
+    assert database_reason(OSError("  disk full \n")) == "disk full"
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:

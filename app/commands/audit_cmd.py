@@ -18,6 +18,7 @@ from app.pseudonym import default_secret_path, load_site_secret, short_pseudonym
 from app.storage import (
     DatabaseError,
     case_history,
+    database_reason,
     open_database,
     resolve_case,
     verify_allocations,
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             return _verify(args.db, args.site_secret)
         return _show(args.db, args.case, full=args.full)
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = database_reason(exc)
         raise DatabaseError(f"The database cannot be read: {reason}") from exc
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import ScreeningError
 from app.rules.criteria import CRITERION_LABELS
-from app.storage import DatabaseError, open_database
+from app.storage import DatabaseError, database_reason, open_database
 from app.storage.screening_log import (
     ConsortCounts,
     consort_counts,
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             rows = screening_log(session)
             counts = consort_counts(session, rows)
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = database_reason(exc)
         raise DatabaseError(f"The database cannot be read: {reason}") from exc
     finally:
         db.dispose()

@@ -32,7 +32,7 @@ from app.screening.batch import STEPS_PER_CASE, screen_batch
 from app.screening.clinical_table import read_clinical_table
 from app.screening.discovery import find_case_folders
 from app.screening.outcome import BatchSummary, CaseOutcome, CaseState
-from app.storage import DatabaseError, open_database
+from app.storage import DatabaseError, database_reason, open_database
 
 NAME = "screen"
 HELP = "screen every case folder under a root: import, predict, explain, criteria, record"
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
                 on_case=display.case_done,
             )
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = database_reason(exc)
         raise DatabaseError(
             f"The database failed during the batch: {reason}. Cases finished so far are "
             "recorded; run the command again to do the rest."

@@ -33,6 +33,7 @@ from app.storage.errors import (
     DatabaseError,
     DecisionError,
     RecordError,
+    database_reason,
 )
 from app.storage.inputs import ArtefactInput, EligibilityLike, PredictionLike
 from app.storage.models import (
@@ -83,6 +84,7 @@ __all__ = [
     "SaliencyArtefact",
     "ScreeningCase",
     "case_history",
+    "database_reason",
     "default_database_url",
     "ensure_site",
     "find_case",

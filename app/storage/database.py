@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
-from app.storage.errors import ConflictError, DatabaseError
+from app.storage.errors import ConflictError, DatabaseError, database_reason
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class Database:
                 ) from exc
             except OperationalError as exc:
                 session.rollback()
-                reason = str(exc.orig or exc).strip().splitlines()[0]
+                reason = database_reason(exc)
                 raise DatabaseError(
                     f"Database '{self.url}' could not save the change ({reason}); nothing was "
                     "saved, try again."
@@ -143,7 +143,7 @@ def open_database(url: str | None = None, *, migrate: bool = True, create: bool 
             with engine.connect():
                 pass
     except (SQLAlchemyError, OSError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = database_reason(exc)
         raise DatabaseError(f"Cannot open database '{shown}': {reason}") from exc
     log.debug("opened database %s", shown)
     return Database(engine)

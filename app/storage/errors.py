@@ -9,6 +9,12 @@ class DatabaseError(ScreeningError):
     """The database cannot be opened, migrated or reached."""
 
 
+def database_reason(exc: BaseException) -> str:
+    """The first line of what the database driver said (a SQLAlchemy error's ``orig``), else
+    of ``exc`` itself: the reason a `DatabaseError` message gives."""
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
 class CaseNotFoundError(ScreeningError):
     """No case with the given id or pseudonym is in the database."""
 
