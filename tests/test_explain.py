@@ -123,6 +123,30 @@ def test_integrated_gradients_cancel_between_batches() -> None:
     assert calls == [1, 1, 4]
 
 
+def test_midpoint_schedule_reuses_nodes_and_matches_a_fresh_run() -> None:
+    """Tripling the midpoint step count evaluates only the new nodes, and gives the same
+    attributions as a midpoint run at the final count."""
+    torch.manual_seed(0)
+    w = torch.randn(6)
+    points: list[int] = []
+
+    def forward(t: torch.Tensor) -> torch.Tensor:
+        points.append(len(t))
+        return torch.tanh(3 * t @ w) + (t**2).sum(dim=1)
+
+    x, base = torch.randn(1, 6), torch.zeros(1, 6)
+    nested = integrated_gradients(
+        forward, x, base, steps=(4, 12), tolerance=0.0, method="riemann_middle"
+    )
+    assert nested.n_steps == 12
+    assert sum(points) == 2 + 12  # two end points, then 4 nodes and the 8 new ones
+    points.clear()
+    fresh = integrated_gradients(forward, x, base, steps=(12,), method="riemann_middle")
+    assert sum(points) == 2 + 12
+    torch.testing.assert_close(nested.attributions, fresh.attributions, rtol=1e-5, atol=1e-6)
+    assert nested.delta == pytest.approx(fresh.delta, abs=1e-5)
+
+
 # -- Modality Shapley values -----------------------------------------------------------------
 
 
