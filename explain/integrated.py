@@ -111,13 +111,14 @@ def integrated_gradients(
     def path_integral(n_steps: int, shift: float = 0.0) -> Tensor:
         """IG over the path moved by ``shift`` (fraction of the whole path) along itself."""
         step = inputs - baseline
-        return ig.attribute(
+        attr: Tensor = ig.attribute(
             inputs + shift * step,
             baselines=baseline + shift * step,
             n_steps=n_steps,
             internal_batch_size=internal_batch_size,
             method=method,
-        ).detach()
+        )
+        return attr.detach()
 
     result: IgResult | None = None
     for n_steps in steps:
