@@ -14,7 +14,7 @@ if [ ! -f "$work/cohort/cohort.csv" ]; then
 fi
 .venv/bin/neoadj train "$work/cohort" --out "$work/checkpoint" --cache "$work/cache" \
   --epochs "$epochs" --seed 0 --device cpu --threads 1 --workers 2 \
-  --name neoadj-net-demo --version 0.4.0
+  --name neoadj-net-demo --version 0.5.0
 mkdir -p resources/checkpoints/demo
 cp "$work/checkpoint/model.safetensors" "$work/checkpoint/manifest.json" resources/checkpoints/demo/
 sha256sum resources/checkpoints/demo/model.safetensors
