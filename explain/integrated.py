@@ -108,9 +108,10 @@ def integrated_gradients(
         f_in = float(forward(inputs)[0])
         f_base = float(forward(baseline)[0])
 
+    step = inputs - baseline  # the whole path
+
     def path_integral(n_steps: int, shift: float = 0.0) -> Tensor:
         """IG over the path moved by ``shift`` (fraction of the whole path) along itself."""
-        step = inputs - baseline
         attr: Tensor = ig.attribute(
             inputs + shift * step,
             baselines=baseline + shift * step,

@@ -91,10 +91,11 @@ def integrated_gradients_mri(
 
     The midpoint rule (`MRI_IG_METHOD`): along the path the MRI branch's gradient jumps
     wherever one of its many full-resolution units switches, and Gauss-Legendre's nodes,
-    crowded at the ends of the path, gained nothing from the smoothness they assume. On the
-    demo case and 3 of 4 cohort cases the midpoint rule reached the tolerance with half the
-    steps (demo: delta 0.003 at 32 steps against 0.009 at 64). Its schedule triples
-    (`MIDPOINT_STEP_SCHEDULE`), so each refinement reuses every node already evaluated.
+    crowded at the ends of the path, gained nothing from the smoothness they assume. With
+    demo checkpoint 0.4.0, on the demo case and 3 of 4 cohort cases the midpoint rule reached
+    the tolerance with half the steps (demo: delta 0.003 at 32 steps against 0.009 at 64).
+    Its schedule triples (`MIDPOINT_STEP_SCHEDULE`), so each refinement reuses every node
+    already evaluated.
     """
     if case.mri is None:
         raise ValueError("the case has no MRI")

@@ -22,10 +22,9 @@ labels noisy, so it must stop before it learns their noise: 7-fold cross-validat
 step count (the lowest mean held-out loss), and the head is then trained on every case for
 that many steps. One held-out seventh alone picked that count too noisily (on the demo cohort,
 with the same branches: 12-14 steps against the folds' 44-51, and an external AUC of 0.842
-against 0.848). The branches'
-training is dominated by the auxiliary targets and sees each case a few times; the head, a
-small classifier over 3 x D features, needs many passes over the noisy benefit labels, which
-are cheap once embedded.
+against 0.848). The branches' training is dominated by the auxiliary targets and sees each
+case a few times; the head, a small classifier over 3 x D features, needs many passes over
+the noisy benefit labels, which are cheap once embedded.
 """
 
 from __future__ import annotations
