@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.exc import DBAPIError
 
 from app.pseudonym import SiteSecret
 from app.storage import AuditEvent, Database, record_imports, verify_chain
-from app.storage.audit import canonical_json
+from app.storage.audit import GENESIS_HASH, canonical_json
 from app.storage.bulk import insert_rows
 from app.storage.models import Base, CaseStatus
 from app.storage.screening import relative_input_path
@@ -87,6 +88,25 @@ def test_insert_rows_refuses_rows_it_cannot_complete(storage_db: Database) -> No
             insert_rows(conn, SITES, ("code", "secret_fingerprint"), [("C1", "f" * 16)])
         insert_rows(conn, SITES, ("code",), [], {"secret_fingerprint": "f" * 16})
         assert conn.scalar(select(func.count()).select_from(SITES)) == 0
+
+
+def test_a_row_the_database_refuses_is_a_sqlalchemy_error_and_nothing_is_stored(
+    storage_db: Database,
+) -> None:
+    """The audit trigger refuses an event that does not extend the chain; on PostgreSQL the
+    rows go by COPY, whose error must still reach callers as SQLAlchemy's (rolled back)."""
+    events = Base.metadata.tables["audit_event"]
+    columns = ("seq", "occurred_at", "actor", "action", "entity", "entity_id", "prev_hash", "hash")
+    at = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    good = (1, at, "import", "create", "site", "C1", GENESIS_HASH, _sha("event 1"))
+    forked = (2, at, "import", "create", "site", "C2", _sha("not event 1"), _sha("event 2"))
+    with (
+        pytest.raises(DBAPIError, match="must extend the chain head"),
+        storage_db.transaction() as session,
+    ):
+        insert_rows(session.connection(), events, columns, [good, forked])
+    with storage_db.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(events)) == 0
 
 
 AWKWARD_NAMES = (

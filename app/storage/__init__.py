@@ -6,8 +6,8 @@
   on start) returning a `Database` with read sessions and write transactions.
 - `audit`: the hash-chained, append-only audit trail and `verify_chain`.
 - `cases`, `screening`, `decisions`, `allocations`: the service functions that write the
-  record, each with its audit event; `cohort_import`: a whole cohort's imports in one set of
-  ``executemany`` statements (`bulk.insert_rows`); `screening_log`: the screening log and
+  record, each with its audit event; `cohort_import`: a whole cohort's imports in one bulk
+  insert per table (`bulk.insert_rows`); `screening_log`: the screening log and
   CONSORT counts; `worklist`: every case and where it stands, for the window's worklist.
 """
 

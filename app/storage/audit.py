@@ -251,7 +251,7 @@ def lock_chain_head(session: Session) -> tuple[int, str]:
 
 
 def append_events(session: Session, drafts: Sequence[EventDraft]) -> int:
-    """Append many events in order, hash-chained in Python, in one ``executemany``.
+    """Append many events in order, hash-chained in Python, in one bulk insert.
 
     The same chain `record_event` builds one event at a time (all events share one
     ``occurred_at``); the database trigger checks each link and moves the head, as for a

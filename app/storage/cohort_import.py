@@ -1,5 +1,5 @@
-"""Recording a whole cohort's imports at once: one ``executemany`` per table in the caller's
-transaction.
+"""Recording a whole cohort's imports at once: one bulk insert per table (`bulk.insert_rows`)
+in the caller's transaction.
 
 `record_imports` writes what `record_import` writes for each case (the site on first use, the
 case with its pseudonym, its inputs, and the same audit events in the same order), but with
