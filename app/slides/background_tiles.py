@@ -14,6 +14,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -134,7 +135,13 @@ class BackgroundTiles:
 
     def _stand_in(self, level: int, col: int, row: int, tile_size: int) -> NDArray[np.uint8]:
         """(h, w, 3) uint8: this tile's area from the finest coarser level whose covering tile
-        is cached (nearest-neighbour), else white glass."""
+        is cached (nearest-neighbour), else white glass (shared and read-only, as cached
+        tiles are).
+
+        The GUI thread asks for every missing tile of a frame: each coarser level is tried
+        with scalar arithmetic (the coarse pixels of the tile's first and last pixel), and the
+        pixel gather is computed only for the level whose tile is cached.
+        """
         width, height = self.info.level_dimensions[level]
         x0, y0 = col * tile_size, row * tile_size
         w, h = min(tile_size, width - x0), min(tile_size, height - y0)
@@ -142,28 +149,54 @@ class BackgroundTiles:
         for coarse in range(level + 1, self.info.level_count):
             ratio = downsamples[level] / downsamples[coarse]  # coarse px per level px, < 1
             cw, ch = self.info.level_dimensions[coarse]
-            xs = np.minimum(((x0 + np.arange(w)) * ratio).astype(np.intp), cw - 1)
-            ys = np.minimum(((y0 + np.arange(h)) * ratio).astype(np.intp), ch - 1)
-            ccol, crow = int(xs[0]) // tile_size, int(ys[0]) // tile_size
-            if int(xs[-1]) // tile_size != ccol or int(ys[-1]) // tile_size != crow:
+            ccol = min(int(x0 * ratio), cw - 1) // tile_size
+            crow = min(int(y0 * ratio), ch - 1) // tile_size
+            if (
+                min(int((x0 + w - 1) * ratio), cw - 1) // tile_size != ccol
+                or min(int((y0 + h - 1) * ratio), ch - 1) // tile_size != crow
+            ):
                 continue  # spans several coarse tiles: try a coarser level
             tile = self._reader.tile_cache.get((coarse, ccol, crow, tile_size))
             if tile is not None:
-                ys, xs = ys - crow * tile_size, xs - ccol * tile_size
-                step = 1.0 / ratio
-                if (
-                    step.is_integer()
-                    and x0 % step == 0
-                    and y0 % step == 0
-                    and (xs[-1] - xs[0] + 1) * step >= w  # not clipped at the level's edge
-                    and (ys[-1] - ys[0] + 1) * step >= h
-                ):
-                    # the same pixels as the gather below, several times faster: each coarse
-                    # pixel repeated step x step (the stand-ins of a pan's frame add up)
-                    return _enlarge(tile[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1], int(step))[:h, :w]
-                stand_in: NDArray[np.uint8] = tile[np.ix_(ys, xs)]
-                return stand_in
-        return np.full((h, w, 3), GLASS_WHITE, dtype=np.uint8)
+                origin = (ccol * tile_size, crow * tile_size)
+                return _enlarged(tile, origin, (x0, y0, w, h), ratio, (cw, ch))
+        return _glass(h, w)
+
+
+def _enlarged(
+    tile: NDArray[np.uint8],
+    origin: tuple[int, int],
+    area: tuple[int, int, int, int],
+    ratio: float,
+    coarse_wh: tuple[int, int],
+) -> NDArray[np.uint8]:
+    """(h, w, 3): the level pixels of `area` (x0, y0, w, h) taken nearest-neighbour from a
+    coarse level's tile whose top-left pixel is `origin` (x, y) of that level (of size
+    `coarse_wh`), at `ratio` coarse px per level px."""
+    (ox, oy), (x0, y0, w, h), (cw, ch) = origin, area, coarse_wh
+    xs = np.minimum(((x0 + np.arange(w)) * ratio).astype(np.intp), cw - 1) - ox
+    ys = np.minimum(((y0 + np.arange(h)) * ratio).astype(np.intp), ch - 1) - oy
+    step = 1.0 / ratio
+    if (
+        step.is_integer()
+        and x0 % step == 0
+        and y0 % step == 0
+        and (xs[-1] - xs[0] + 1) * step >= w  # not clipped at the level's edge
+        and (ys[-1] - ys[0] + 1) * step >= h
+    ):
+        # the same pixels as the gather below, several times faster: each coarse pixel
+        # repeated step x step (the stand-ins of a pan's frame add up)
+        return _enlarge(tile[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1], int(step))[:h, :w]
+    stand_in: NDArray[np.uint8] = tile[np.ix_(ys, xs)]
+    return stand_in
+
+
+@lru_cache(maxsize=8)
+def _glass(h: int, w: int) -> NDArray[np.uint8]:
+    """A read-only (h, w, 3) white tile, shared by every stand-in of that shape."""
+    white = np.full((h, w, 3), GLASS_WHITE, dtype=np.uint8)
+    white.setflags(write=False)
+    return white
 
 
 def _enlarge(block: NDArray[np.uint8], step: int) -> NDArray[np.uint8]:
