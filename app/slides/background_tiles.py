@@ -191,7 +191,7 @@ def _enlarged(
     return stand_in
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=64)  # a shape per level's edge tiles: a few per level
 def _glass(h: int, w: int) -> NDArray[np.uint8]:
     """A read-only (h, w, 3) white tile, shared by every stand-in of that shape."""
     white = np.full((h, w, 3), GLASS_WHITE, dtype=np.uint8)

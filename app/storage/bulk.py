@@ -80,8 +80,9 @@ def _copy(
 ) -> None:
     """Stream ``rows`` (bind-processed values in ``names`` order) into ``table`` with COPY,
     on the connection's psycopg connection, in its transaction."""
-    quote = connection.dialect.identifier_preparer.quote
-    sql = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
+    preparer = connection.dialect.identifier_preparer
+    columns = ", ".join(preparer.format_column(table.c[n]) for n in names)
+    sql = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN"
     dbapi = connection.dialect.loaded_dbapi
     cursor = connection.connection.cursor()
     try:

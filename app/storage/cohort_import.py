@@ -67,7 +67,7 @@ class CohortImport:
 
 _InputRow = tuple[str, str, str, int]
 """One ``input_file`` row of a case without the case id, in `_INPUT_COLUMNS` order. Plain
-tuples of plain values, like the ``executemany`` rows, are soon untracked by Python's cyclic
+tuples of plain values, like the bulk-inserted rows, are soon untracked by Python's cyclic
 garbage collector: a large cohort does not bring on a full collection (about 0.1 s)."""
 _INPUT_COLUMNS = ("path", "kind", "sha256", "size_bytes")
 
@@ -298,7 +298,7 @@ def _case_json(case: _NewCase) -> str:
 
 
 def _reserve_case_ids(connection: Connection, count: int) -> list[int]:
-    """``count`` new case ids, so that cases, inputs and events go in plain ``executemany``.
+    """``count`` new case ids, so that cases, inputs and events go in plain bulk inserts.
 
     PostgreSQL: taken from the id sequence in one statement. SQLite: the ids after the
     largest, which SQLite itself would assign (the write transaction holds the database).
